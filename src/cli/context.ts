@@ -1,0 +1,68 @@
+/**
+ * What every command shares: config loading, the logger, error reporting and exit codes
+ * (0 all delivered or valid, 1 some failed, dead or invalid, 2 usage or configuration error).
+ */
+import { loadConfig, type Config } from '../config/config.ts';
+import { ConfigError, CrmUploadError, describeError } from '../errors.ts';
+import { createLogger, type Logger } from '../log/logger.ts';
+
+/** Exit codes of the CLI. */
+export const EXIT = { OK: 0, FAILED: 1, USAGE: 2 } as const;
+
+/** Options every command accepts. */
+export interface GlobalOptions {
+  verbose?: boolean;
+  showPii?: boolean;
+}
+
+/** Thrown by a command to exit with a code after printing its message (no stack trace). */
+export class CliExit extends Error {
+  readonly exitCode: number;
+  constructor(exitCode: number, message = '') {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+/** Load the config, turning env overrides from flags into env variables first (a flag wins). */
+export function configFrom(overrides: Record<string, string | undefined> = {}): Config {
+  const env = { ...process.env };
+  for (const [k, v] of Object.entries(overrides)) if (v !== undefined) env[k] = v;
+  return loadConfig({ env });
+}
+
+/** The CLI logger: pino on stderr, PII masked unless `--show-pii`. */
+export function cliLogger(opts: GlobalOptions = {}): Logger {
+  return createLogger({ level: process.env.LOG_LEVEL ?? (opts.verbose ? 'debug' : 'warn'), showPii: opts.showPii });
+}
+
+/** Print one line for people (stderr). */
+export function say(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+/** Print machine output (stdout). */
+export function out(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+/**
+ * Run a command's action: map errors to exit codes and one clear line on stderr; print the stack only
+ * with `--verbose`. The action returns the exit code.
+ */
+export async function runAction(verbose: boolean | undefined, action: () => Promise<number>): Promise<void> {
+  let code: number;
+  try {
+    code = await action();
+  } catch (err) {
+    if (err instanceof CliExit) {
+      if (err.message) say(err.message);
+      code = err.exitCode;
+    } else {
+      say(`error: ${describeError(err)}`);
+      if (verbose && err instanceof Error && err.stack) say(err.stack);
+      code = err instanceof ConfigError ? EXIT.USAGE : err instanceof CrmUploadError ? EXIT.FAILED : EXIT.FAILED;
+    }
+  }
+  process.exitCode = code;
+}

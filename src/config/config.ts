@@ -1,0 +1,206 @@
+/**
+ * Configuration from the environment and a `.env` file (DESIGN.md, "Configuration"). A value that is
+ * missing where needed or malformed is a ConfigError naming the variable (the CLI exits 2).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { parseEnv } from 'node:util';
+import { IANAZone } from 'luxon';
+import { ConfigError } from '../errors.ts';
+import { parseDuration, parseDurationList } from './duration.ts';
+
+/** The default retry schedule of DESIGN.md: 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, 8 h. */
+export const DEFAULT_RETRY_SCHEDULE_MS: readonly number[] = [
+  5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000, 28_800_000,
+];
+
+/** The seed's default endpoint. */
+export const DEFAULT_API_URL = 'https://devcrm.xeny.ai/apis/api/public/call-data';
+
+/** Typed configuration. Paths are absolute. */
+export interface Config {
+  autoUpload: boolean;
+  campaignId: string | null;
+  voiceAgentId: string | null;
+  clientId: string | null;
+  defaultCallerPhone: string | null;
+  apiUrl: string;
+  uploadUrl: string;
+  /** Bearer token; never printed, logged or stored. */
+  apiKey: string | null;
+  timeoutMs: number;
+  /** Requests per minute; 0 turns pacing off. */
+  rateLimit: number;
+  concurrency: number;
+  maxAttempts: number;
+  retryScheduleMs: number[];
+  recordingWaitMs: number;
+  ingestToken: string | null;
+  dashboardToken: string | null;
+  alertWebhookUrl: string | null;
+  alertBacklogS: number | null;
+  /** Absolute SQLite path, or a `redis://` / `rediss://` URL. */
+  outbox: string;
+  sourceTimezone: string;
+  defaultRegion: string;
+  conversationsDir: string | null;
+  leadsDir: string | null;
+  recordingsDir: string | null;
+  manifestsDir: string | null;
+  /** Directory relative paths resolve against (INIT_CWD under npm run, else the cwd). */
+  cwd: string;
+}
+
+/** Where configuration is read from. */
+export interface LoadConfigOptions {
+  /** Environment; defaults to process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Directory holding `.env` and against which relative paths resolve. */
+  cwd?: string;
+  /** Path of the `.env` file; defaults to `<cwd>/.env`. Pass null to skip it. */
+  envFile?: string | null;
+}
+
+/** The directory the user ran the command from: INIT_CWD under `npm run`, else the process cwd. */
+export function userCwd(env: NodeJS.ProcessEnv = process.env): string {
+  return env.INIT_CWD && isAbsolute(env.INIT_CWD) ? env.INIT_CWD : process.cwd();
+}
+
+/** Read `.env` (when present) under the environment: a variable already set in the environment wins. */
+export function readEnv(options: LoadConfigOptions = {}): Record<string, string | undefined> {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? userCwd(env);
+  const file = options.envFile === undefined ? resolve(cwd, '.env') : options.envFile;
+  let fromFile: Record<string, string | undefined> = {};
+  if (file && existsSync(file)) {
+    try {
+      fromFile = parseEnv(readFileSync(file, 'utf8')) as Record<string, string | undefined>;
+    } catch (err) {
+      throw new ConfigError(`cannot read ${file}: ${(err as Error).message}`, { file }, { cause: err });
+    }
+  }
+  return { ...fromFile, ...env };
+}
+
+/** Load and check the whole configuration. */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? userCwd(env);
+  const vars = readEnv({ ...options, env, cwd });
+  const str = (name: string): string | null => {
+    const v = vars[name];
+    return v === undefined || v.trim() === '' ? null : v.trim();
+  };
+  const bool = (name: string, dflt: boolean): boolean => {
+    const v = str(name);
+    if (v === null) return dflt;
+    if (/^(1|true|yes|on)$/i.test(v)) return true;
+    if (/^(0|false|no|off)$/i.test(v)) return false;
+    throw new ConfigError(`${name} must be true or false, got "${v}"`, { variable: name });
+  };
+  const int = (name: string, dflt: number, min: number): number => {
+    const v = str(name);
+    if (v === null) return dflt;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) {
+      throw new ConfigError(`${name} must be a whole number ≥ ${min}, got "${v}"`, { variable: name });
+    }
+    return n;
+  };
+  const duration = (name: string, dflt: number): number => {
+    const v = str(name);
+    if (v === null) return dflt;
+    const ms = parseDuration(v);
+    if (ms === null) throw new ConfigError(`${name} must be a duration such as 250ms, 5s, 2m or 1h, got "${v}"`, { variable: name });
+    return ms;
+  };
+  const url = (name: string, dflt: string | null): string | null => {
+    const v = str(name) ?? dflt;
+    if (v === null) return null;
+    let parsed: URL;
+    try {
+      parsed = new URL(v);
+    } catch {
+      throw new ConfigError(`${name} must be an http(s) URL, got "${v}"`, { variable: name });
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      throw new ConfigError(`${name} must be an http(s) URL, got "${v}"`, { variable: name });
+    }
+    return v;
+  };
+  const dir = (name: string): string | null => {
+    const v = str(name);
+    return v === null ? null : resolve(cwd, v);
+  };
+
+  const apiUrl = url('CRM_API_URL', DEFAULT_API_URL) as string;
+  const uploadUrl = url('CRM_UPLOAD_URL', new URL('/apis/api/public/upload', apiUrl).toString()) as string;
+
+  const scheduleText = str('CRM_RETRY_SCHEDULE');
+  let retryScheduleMs = [...DEFAULT_RETRY_SCHEDULE_MS];
+  if (scheduleText !== null) {
+    const parsed = parseDurationList(scheduleText);
+    if (parsed === null) {
+      throw new ConfigError(`CRM_RETRY_SCHEDULE must be comma-separated durations such as 50ms,200ms,1s, got "${scheduleText}"`, {
+        variable: 'CRM_RETRY_SCHEDULE',
+      });
+    }
+    retryScheduleMs = parsed;
+  }
+
+  const sourceTimezone = str('CRM_SOURCE_TIMEZONE') ?? 'UTC';
+  if (!IANAZone.isValidZone(sourceTimezone)) {
+    throw new ConfigError(`CRM_SOURCE_TIMEZONE must be an IANA time zone such as Asia/Kolkata, got "${sourceTimezone}"`, {
+      variable: 'CRM_SOURCE_TIMEZONE',
+    });
+  }
+  const defaultRegion = (str('CRM_DEFAULT_REGION') ?? 'IN').toUpperCase();
+  if (!/^[A-Z]{2}$/.test(defaultRegion)) {
+    throw new ConfigError(`CRM_DEFAULT_REGION must be a two-letter country code such as IN, got "${defaultRegion}"`, {
+      variable: 'CRM_DEFAULT_REGION',
+    });
+  }
+
+  const outboxText = str('CRM_OUTBOX') ?? '.crm-upload/outbox.db';
+  const outbox = /^rediss?:\/\//i.test(outboxText) ? outboxText : resolve(cwd, outboxText);
+
+  const alertBacklog = str('CRM_ALERT_BACKLOG_S');
+  return {
+    autoUpload: bool('CRM_AUTO_UPLOAD', false),
+    campaignId: str('CRM_CAMPAIGN_ID'),
+    voiceAgentId: str('CRM_VOICE_AGENT_ID'),
+    clientId: str('CRM_CLIENT_ID'),
+    defaultCallerPhone: str('CRM_DEFAULT_CALLER_PHONE'),
+    apiUrl,
+    uploadUrl,
+    apiKey: str('CRM_API_KEY'),
+    timeoutMs: duration('CRM_TIMEOUT_MS', 30_000),
+    rateLimit: int('CRM_RATE_LIMIT', 100, 0),
+    concurrency: int('CRM_CONCURRENCY', 16, 1),
+    maxAttempts: int('CRM_MAX_ATTEMPTS', retryScheduleMs.length + 1, 1),
+    retryScheduleMs,
+    recordingWaitMs: duration('CRM_RECORDING_WAIT_MS', 120_000),
+    ingestToken: str('CRM_INGEST_TOKEN'),
+    dashboardToken: str('CRM_DASHBOARD_TOKEN'),
+    alertWebhookUrl: url('CRM_ALERT_WEBHOOK_URL', null),
+    alertBacklogS: alertBacklog === null ? null : int('CRM_ALERT_BACKLOG_S', 0, 0),
+    outbox,
+    sourceTimezone,
+    defaultRegion,
+    conversationsDir: dir('CRM_CONVERSATIONS_DIR'),
+    leadsDir: dir('CRM_LEADS_DIR'),
+    recordingsDir: dir('CRM_RECORDINGS_DIR'),
+    manifestsDir: dir('CRM_MANIFESTS_DIR'),
+    cwd,
+  };
+}
+
+/** A copy of the config that is safe to print: the secrets are replaced by `***`. */
+export function redactConfig(config: Config): Record<string, unknown> {
+  return {
+    ...config,
+    apiKey: config.apiKey ? '***' : null,
+    ingestToken: config.ingestToken ? '***' : null,
+    dashboardToken: config.dashboardToken ? '***' : null,
+  };
+}
