@@ -131,4 +131,8 @@ export interface CallBundle {
   manifest: ManifestRecord | null;
   /** Values given explicitly by the user (CLI flags, library arguments); they win over everything. */
   overrides?: { callerPhone?: string; callId?: string };
+  /** Every input file that makes up this call (conversation files, manifest, lead, recording). */
+  files?: string[];
+  /** Why the lead or recording was attached (`explicit`, `session_id`, `create_lead`, `time_window`, …). */
+  matchedBy?: { lead?: string; recording?: string };
 }
