@@ -21,30 +21,23 @@ export interface CreateLoggerOptions {
 export function createLogger(options: CreateLoggerOptions = {}): Logger {
   const dest = options.destination ?? 2;
   const stream = typeof dest === 'number' ? pino.destination({ fd: dest, sync: true }) : dest;
-  return pino(
-    {
-      level: options.level ?? process.env.LOG_LEVEL ?? 'info',
-      base: undefined,
-      redact: {
-        paths: ['apiKey', '*.apiKey', 'headers.authorization', '*.headers.authorization', 'authorization', 'CRM_API_KEY'],
-        censor: '***',
-      },
-      formatters: options.showPii
-        ? undefined
-        : {
-            log: (obj) => maskDeep(obj) as Record<string, unknown>,
-          },
-      hooks: options.showPii
-        ? undefined
-        : {
-            logMethod(args, method) {
-              const masked = args.map((a) => maskDeep(a)) as Parameters<typeof method>;
-              method.apply(this, masked);
-            },
-          },
+  const options_: pino.LoggerOptions = {
+    level: options.level ?? process.env.LOG_LEVEL ?? 'info',
+    base: undefined,
+    redact: {
+      paths: ['apiKey', '*.apiKey', 'headers.authorization', '*.headers.authorization', 'authorization', 'CRM_API_KEY'],
+      censor: '***',
     },
-    stream as pino.DestinationStream,
-  );
+  };
+  if (!options.showPii) {
+    options_.formatters = { log: (obj) => maskDeep(obj) as Record<string, unknown> };
+    options_.hooks = {
+      logMethod(args, method) {
+        method.apply(this, args.map((a) => maskDeep(a)) as Parameters<typeof method>);
+      },
+    };
+  }
+  return pino(options_, stream as pino.DestinationStream);
 }
 
 /** A logger that discards everything (library default when the caller passes none). */

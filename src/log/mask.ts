@@ -4,8 +4,11 @@
  */
 
 const EMAIL = /([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})/g;
-// A run of 7+ digits, optionally with +, spaces, dashes, dots or parentheses between them.
-const PHONE = /\+?\d[\d\s().-]{5,}\d/g;
+// A run of digits with optional +, spaces, dashes, dots or parentheses between them, standing on its
+// own: not inside an id (`CALL-20251023-075634-…`) or a time (`07:56:34`).
+const PHONE = /(?<![\w.:-])\+?\d[\d\s().-]{5,}\d(?![\w:-])/g;
+// Fewer digits than this is a date, a count or a status, not a phone number.
+const MIN_PHONE_DIGITS = 9;
 
 /** Mask a phone number: `+919999900001` → `+*********01`. */
 export function maskPhone(phone: string): string {
@@ -18,7 +21,7 @@ export function maskPhone(phone: string): string {
 export function maskText(text: string): string {
   return text
     .replace(EMAIL, (_m, first: string, domain: string) => `${first}***@${domain}`)
-    .replace(PHONE, (m) => ((m.match(/\d/g)?.length ?? 0) >= 7 ? maskPhone(m) : m));
+    .replace(PHONE, (m) => ((m.match(/\d/g)?.length ?? 0) >= MIN_PHONE_DIGITS ? maskPhone(m) : m));
 }
 
 /** Mask every string inside a value (objects and arrays deeply), leaving its shape as it is. */
