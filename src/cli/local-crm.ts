@@ -1,0 +1,90 @@
+/**
+ * `crm-upload local-crm`: the local CRM server with fault injection, until SIGINT or SIGTERM.
+ */
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { userCwd } from '../config/config.ts';
+import { startLocalCrm } from '../local-crm/server.ts';
+import { FaultSettingError, type LocalCrmOptions } from '../local-crm/options.ts';
+import { CliExit, EXIT, runAction, say, type GlobalOptions } from './context.ts';
+
+interface LocalCrmFlags {
+  port?: string;
+  latencyMs?: string;
+  failRate?: string;
+  hangRate?: string;
+  resetRate?: string;
+  rateLimitPerMin?: string;
+  rateLimitWindowMs?: string;
+  dataDir?: string;
+  seed?: string;
+}
+
+/** Register the `local-crm` command. */
+export function registerLocalCrm(program: Command): void {
+  program
+    .command('local-crm')
+    .description('run a local CRM (call-data, upload, list) with fault injection; admin routes under /__admin')
+    .option('--port <n>', 'port to listen on; 0 picks a free one', '0')
+    .option('--latency-ms <n>', 'delay before every answer')
+    .option('--fail-rate <r>', 'share (0-1) of requests answered 500/502/503')
+    .option('--hang-rate <r>', 'share (0-1) of requests never answered')
+    .option('--reset-rate <r>', 'share (0-1) of requests whose connection is reset')
+    .option('--rate-limit-per-min <n>', 'requests allowed per minute (0 = no limit)')
+    .option('--rate-limit-window-ms <n>', 'sliding window of the rate limit', '60000')
+    .option('--data-dir <dir>', 'keep calls and recordings as files in this folder')
+    .option('--seed <n>', 'seed of the fault PRNG, for reproducible faults')
+    .action(async (flags: LocalCrmFlags, cmd: Command) => {
+      const globals = cmd.optsWithGlobals<GlobalOptions>();
+      await runAction(globals.verbose, async () => {
+        const options = parseFlags(flags);
+        let crm;
+        try {
+          crm = await startLocalCrm(options);
+        } catch (err) {
+          if (err instanceof FaultSettingError) throw new CliExit(EXIT.USAGE, `error: ${err.message}`);
+          throw err;
+        }
+        say(`listening on ${crm.url}`);
+        await new Promise<void>((done) => {
+          process.once('SIGINT', () => done());
+          process.once('SIGTERM', () => done());
+        });
+        await crm.close();
+        return EXIT.OK;
+      });
+    });
+}
+
+/** Turn the flags into options; a bad value exits 2 naming its flag. */
+function parseFlags(flags: LocalCrmFlags): LocalCrmOptions {
+  const whole = (flag: string, value: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined => {
+    if (value === undefined) return undefined;
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+      throw new CliExit(EXIT.USAGE, `error: ${flag} must be a whole number from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ''}, got "${value}"`);
+    }
+    return n;
+  };
+  const rate = (flag: string, value: string | undefined): number | undefined => {
+    if (value === undefined) return undefined;
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new CliExit(EXIT.USAGE, `error: ${flag} must be a number from 0 to 1, got "${value}"`);
+    return n;
+  };
+  const options: LocalCrmOptions = {
+    port: whole('--port', flags.port, 0, 65535),
+    latencyMs: whole('--latency-ms', flags.latencyMs, 0),
+    failRate: rate('--fail-rate', flags.failRate),
+    hangRate: rate('--hang-rate', flags.hangRate),
+    resetRate: rate('--reset-rate', flags.resetRate),
+    rateLimitPerMin: whole('--rate-limit-per-min', flags.rateLimitPerMin, 0),
+    rateLimitWindowMs: whole('--rate-limit-window-ms', flags.rateLimitWindowMs, 1),
+    seed: whole('--seed', flags.seed, 0, 2 ** 32 - 1),
+    dataDir: flags.dataDir === undefined ? undefined : resolve(userCwd(), flags.dataDir),
+  };
+  if ((options.failRate ?? 0) + (options.hangRate ?? 0) + (options.resetRate ?? 0) > 1) {
+    throw new CliExit(EXIT.USAGE, 'error: --fail-rate + --hang-rate + --reset-rate must not exceed 1');
+  }
+  return options;
+}

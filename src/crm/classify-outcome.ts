@@ -1,0 +1,116 @@
+/**
+ * What to do with the result of one request to the CRM (DESIGN.md, "Delivery" → "Outcomes"). Pure and
+ * table-driven so that every status is decided in one place and tested row by row.
+ */
+import type { CrmResult } from './crm-client.ts';
+
+/** The decision for one result. */
+export type Outcome =
+  | { kind: 'delivered' }
+  | { kind: 'retry'; reason: string }
+  /** `ms: null` means "no usable Retry-After: wait the next step of the schedule". */
+  | { kind: 'wait'; ms: number | null; reason: string }
+  | { kind: 'dead'; reason: string };
+
+/** Context of `classifyOutcome`. */
+export interface ClassifyContext {
+  /** Longest Retry-After honoured; longer values are cut to it. Default 10 minutes. */
+  retryAfterCapMs?: number;
+  /** Clock used for HTTP-date Retry-After values; default `Date.now()`. */
+  now?: number;
+}
+
+/** The longest Retry-After honoured by default (DESIGN.md: "up to 10 minutes"). */
+export const DEFAULT_RETRY_AFTER_CAP_MS = 600_000;
+
+// Statuses that say "try the same request again later". Other 5xx are also retried (see below).
+const RETRY_STATUSES = new Set([408, 425, 500, 502, 503, 504]);
+
+/**
+ * Parse a `Retry-After` value (delta-seconds or HTTP-date) into milliseconds from `now`, never
+ * negative. Returns null when the value is absent or not understood, so that the caller falls back to
+ * its own schedule rather than guessing.
+ */
+export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): number | null {
+  if (value === null || value === undefined) return null;
+  const text = value.trim();
+  if (text === '') return null;
+  // RFC 9110 says whole seconds; a decimal is tolerated because some proxies send one.
+  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
+  // Anything else must look like a date: Date.parse alone accepts bare numbers such as "-1".
+  if (!/[A-Za-z]/.test(text)) return null;
+  const at = Date.parse(text);
+  if (!Number.isFinite(at)) return null;
+  return Math.max(0, at - now);
+}
+
+/** Classify one CRM result. */
+export function classifyOutcome(result: CrmResult, ctx: ClassifyContext = {}): Outcome {
+  if (result.kind === 'error') {
+    // A recording that cannot be read will not become readable by sending again.
+    if (result.error === 'file') return { kind: 'dead', reason: `file: ${result.message}` };
+    return { kind: 'retry', reason: `${result.error}: ${result.message}` };
+  }
+
+  const { status, headers } = result;
+  const reason = `HTTP ${status}: ${crmMessage(result.body)}`;
+
+  if (status >= 200 && status < 300) return { kind: 'delivered' };
+  // The CRM already holds this call: our earlier attempt (or a copy of it) got through.
+  if (status === 409) return { kind: 'delivered' };
+
+  if (status >= 300 && status < 400) {
+    // Redirects are not followed: a POST replayed elsewhere could deliver a call twice or leak the token.
+    const location = headers['location'];
+    return { kind: 'dead', reason: `${reason} (redirect to ${location ?? 'no Location'} not followed)` };
+  }
+
+  if (status === 429 || status === 503) {
+    const cap = ctx.retryAfterCapMs ?? DEFAULT_RETRY_AFTER_CAP_MS;
+    const raw = parseRetryAfter(headers['retry-after'], ctx.now ?? Date.now());
+    if (status === 429) return { kind: 'wait', ms: raw === null ? null : Math.min(raw, cap), reason };
+    // A 503 is only a wait when the server says how long; otherwise it is an ordinary failed attempt.
+    if (raw !== null) return { kind: 'wait', ms: Math.min(raw, cap), reason };
+    return { kind: 'retry', reason };
+  }
+
+  if (RETRY_STATUSES.has(status)) return { kind: 'retry', reason };
+  if (status >= 400 && status < 500) return { kind: 'dead', reason };
+  // Other 5xx (501, 505, 507…) and odd statuses: retrying is bounded by the schedule, and dropping a
+  // call on an unexpected server state would lose data.
+  return { kind: 'retry', reason };
+}
+
+/** The CRM's own words from a response body, short enough for a log line or a dead-letter reason. */
+export function crmMessage(body: unknown): string {
+  if (body !== null && typeof body === 'object' && !Array.isArray(body)) {
+    const obj = body as Record<string, unknown>;
+    const main = typeof obj.message === 'string' ? obj.message : typeof obj.error === 'string' ? obj.error : null;
+    const fields = fieldErrors(obj.errors);
+    if (main !== null) return shorten(fields ? `${main} (${fields})` : main);
+    if (fields) return shorten(fields);
+    return shorten(JSON.stringify(body));
+  }
+  if (typeof body === 'string') return body.trim() === '' ? '(empty body)' : shorten(body.trim());
+  if (body === null || body === undefined) return '(empty body)';
+  return shorten(JSON.stringify(body));
+}
+
+// A 400 usually lists the offending fields; the first few tell an operator what to fix.
+function fieldErrors(errors: unknown): string {
+  if (!Array.isArray(errors)) return '';
+  return errors
+    .slice(0, 3)
+    .map((e: unknown) => {
+      if (e === null || typeof e !== 'object') return String(e);
+      const { field, message } = e as Record<string, unknown>;
+      return [field, message].filter((x) => typeof x === 'string').join(' ');
+    })
+    .filter((s) => s !== '')
+    .join('; ');
+}
+
+function shorten(text: string, max = 300): string {
+  const oneLine = text.replace(/\s+/g, ' ');
+  return oneLine.length > max ? `${oneLine.slice(0, max - 1)}…` : oneLine;
+}

@@ -1,0 +1,195 @@
+/**
+ * The CRM's own endpoints (DESIGN.md, top): call-data POST and GET, recording upload, and the GET of an
+ * uploaded recording. Faults have already been applied by the server when these run, except forced
+ * statuses, which need the request's callId.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { extname } from 'node:path';
+import type { CallPayload } from '../payload/call-payload.ts';
+import type { FaultInjector } from './faults.ts';
+import { drain, readJson, sendJson } from './http-io.ts';
+import { readMultipartFile } from './multipart.ts';
+import type { ForceStatusRule } from './options.ts';
+import type { RequestLog, RequestRecord } from './request-log.ts';
+import type { CrmStore } from './store.ts';
+import { validateCallData } from './validate-call-data.ts';
+
+/** Path of call-data (POST and GET). */
+export const CALL_DATA_PATH = '/apis/api/public/call-data';
+/** Path of the recording upload. */
+export const UPLOAD_PATH = '/apis/api/public/upload';
+/** Prefix under which uploaded recordings are served, as in the real CRM's URLs. */
+export const RECORDINGS_PATH = '/apis/uploads/recordings/';
+
+/** What the handlers share. */
+export interface CrmContext {
+  store: CrmStore;
+  faults: FaultInjector;
+  log: RequestLog;
+  /** `http://127.0.0.1:PORT`, for the URLs of uploads. */
+  origin: string;
+}
+
+let idCounter = 0;
+
+/** `POST call-data`: validate, then create, replay or refuse (409) by callId and Idempotency-Key. */
+export async function postCallData(ctx: CrmContext, req: IncomingMessage, res: ServerResponse, record: RequestRecord): Promise<void> {
+  ctx.log.stats.callDataPosts++;
+  const parsed = await readJson(req);
+  const payload = parsed.ok ? parsed.value : undefined;
+  const callId = callIdOf(payload);
+  record.callId = callId;
+
+  const rule = ctx.faults.takeCallDataRule(callId);
+  if (rule) {
+    ctx.log.fault(record, 'forceStatus');
+    return sendForced(res, rule);
+  }
+  if (!parsed.ok) {
+    ctx.log.stats.invalid++;
+    return sendJson(res, parsed.status, { success: false, message: parsed.message, errors: [] });
+  }
+  const errors = validateCallData(payload);
+  if (errors.length > 0 || callId === null) {
+    ctx.log.stats.invalid++;
+    return sendJson(res, 400, { success: false, message: 'Validation failed', errors });
+  }
+
+  const existing = ctx.store.getCall(callId);
+  if (existing) {
+    if (record.idempotencyKey !== null && record.idempotencyKey === existing.idempotencyKey) {
+      ctx.log.stats.replays++;
+      return sendJson(res, existing.response.status, existing.response.body, { 'idempotent-replayed': 'true' });
+    }
+    ctx.log.stats.conflicts++;
+    return sendJson(res, 409, { success: false, message: 'call already exists' });
+  }
+
+  const createdAt = new Date().toISOString();
+  const id = `${Math.floor(Date.now() / 1000).toString(16).padStart(8, '0')}${(++idCounter).toString(16).padStart(16, '0')}`;
+  const response = { status: 201, body: { success: true, message: 'Call data saved successfully', data: { id, callId, createdAt } } };
+  ctx.log.stats.created++;
+  await ctx.store.putCall({ callId, payload: payload as CallPayload, idempotencyKey: record.idempotencyKey, response, createdAt });
+  sendJson(res, response.status, response.body);
+}
+
+/** `POST upload`: store the multipart `file` once per Idempotency-Key and answer with its URL. */
+export async function postUpload(ctx: CrmContext, req: IncomingMessage, res: ServerResponse, record: RequestRecord): Promise<void> {
+  ctx.log.stats.uploads++;
+  const rule = ctx.faults.takeUploadRule();
+  if (rule) {
+    ctx.log.fault(record, 'uploadStatus');
+    await drain(req);
+    return sendForced(res, rule);
+  }
+  const earlier = record.idempotencyKey === null ? undefined : ctx.store.uploadByKey(record.idempotencyKey);
+  if (earlier) {
+    await drain(req);
+    ctx.log.stats.uploadReplays++;
+    return sendJson(res, earlier.response.status, earlier.response.body, { 'idempotent-replayed': 'true' });
+  }
+  const parsed = await readMultipartFile(req);
+  if (!parsed.ok) return sendJson(res, 400, { success: false, message: parsed.message });
+
+  const { file } = parsed;
+  const filename = ctx.store.newFilename(extname(file.name).toLowerCase() || '.bin');
+  const body = {
+    success: true,
+    message: 'File uploaded successfully',
+    data: {
+      filename,
+      originalName: file.name,
+      size: file.data.length,
+      url: `${ctx.origin}${RECORDINGS_PATH}${filename}`,
+      relativeUrl: `/uploads/recordings/${filename}`,
+    },
+  };
+  ctx.log.stats.uploadsStored++;
+  await ctx.store.putUpload(
+    {
+      filename,
+      originalName: file.name,
+      contentType: file.type || 'application/octet-stream',
+      size: file.data.length,
+      idempotencyKey: record.idempotencyKey,
+      response: { status: 200, body },
+      createdAt: new Date().toISOString(),
+    },
+    file.data,
+  );
+  sendJson(res, 200, body);
+}
+
+/** `GET call-data`: filters, then one page sorted by `callDetails.startTime` (then callId). */
+export function listCallData(ctx: CrmContext, url: URL, res: ServerResponse): void {
+  ctx.log.stats.listRequests++;
+  const q = url.searchParams;
+  const int = (name: string, dflt: number, min: number): number | string => {
+    const v = q.get(name);
+    if (v === null || v === '') return dflt;
+    const n = Number(v);
+    return Number.isInteger(n) && n >= min ? n : `${name} must be a whole number ≥ ${min}`;
+  };
+  const date = (name: string): number | null | string => {
+    const v = q.get(name);
+    if (v === null || v === '') return null;
+    const t = Date.parse(v);
+    return Number.isFinite(t) ? t : `${name} must be an ISO date`;
+  };
+  const limitRaw = int('limit', 50, 1);
+  const offset = int('offset', 0, 0);
+  const start = date('startDate');
+  const end = date('endDate');
+  for (const v of [limitRaw, offset, start, end]) {
+    if (typeof v === 'string') return sendJson(res, 400, { success: false, message: v });
+  }
+  const limit = Math.min(limitRaw as number, 1000);
+  const eq = (name: string, actual: string): boolean => {
+    const want = q.get(name);
+    return want === null || want === '' || want === actual;
+  };
+  const matching = ctx.store
+    .calls()
+    .map((c) => c.payload)
+    .filter((p) => {
+      const t = Date.parse(p.callDetails.startTime);
+      return (
+        eq('campaignId', p.campaignId) &&
+        eq('voiceAgentId', p.voiceAgentId) &&
+        eq('callId', p.callDetails.callId) &&
+        (start === null || t >= (start as number)) &&
+        (end === null || t <= (end as number))
+      );
+    })
+    .sort((a, b) => a.callDetails.startTime.localeCompare(b.callDetails.startTime) || a.callDetails.callId.localeCompare(b.callDetails.callId));
+  const page = matching.slice(offset as number, (offset as number) + limit);
+  sendJson(res, 200, {
+    success: true,
+    data: page,
+    pagination: { total: matching.length, limit, offset, hasMore: (offset as number) + page.length < matching.length },
+  });
+}
+
+/** `GET /apis/uploads/recordings/<filename>`: the bytes of an uploaded recording. */
+export function getRecording(ctx: CrmContext, filename: string, res: ServerResponse): void {
+  const meta = ctx.store.uploads().find((u) => u.filename === filename);
+  const data = meta ? ctx.store.recordingData(filename) : undefined;
+  if (!meta || !data) return sendJson(res, 404, { success: false, message: 'recording not found' });
+  res.writeHead(200, { 'content-type': meta.contentType, 'content-length': data.length });
+  res.end(data);
+}
+
+function sendForced(res: ServerResponse, rule: ForceStatusRule): void {
+  const headers: Record<string, string> = {};
+  if (rule.retryAfterS !== undefined) headers['retry-after'] = String(rule.retryAfterS);
+  const ok = rule.status < 300;
+  sendJson(res, rule.status, { success: ok, message: rule.message ?? `forced status ${rule.status}` }, headers);
+}
+
+function callIdOf(payload: unknown): string | null {
+  if (payload === null || typeof payload !== 'object') return null;
+  const details = (payload as { callDetails?: unknown }).callDetails;
+  if (details === null || typeof details !== 'object') return null;
+  const id = (details as { callId?: unknown }).callId;
+  return typeof id === 'string' && id !== '' ? id : null;
+}

@@ -1,0 +1,113 @@
+/**
+ * Test helpers around the local CRM: an in-process server, a typed client of its admin routes, and a
+ * separate server process for tests that need one (crash tests, CLI end-to-end tests).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { FaultState } from '../../src/local-crm/faults.ts';
+import type { FaultsUpdate } from '../../src/local-crm/options.ts';
+import type { LocalCrmStats, RequestRecord } from '../../src/local-crm/request-log.ts';
+import { startLocalCrm, type LocalCrm, type LocalCrmOptions } from '../../src/local-crm/server.ts';
+import type { CallPayload } from '../../src/payload/call-payload.ts';
+
+export type { LocalCrm, LocalCrmOptions } from '../../src/local-crm/server.ts';
+export type { LocalCrmStats, RequestRecord } from '../../src/local-crm/request-log.ts';
+export type { FaultState } from '../../src/local-crm/faults.ts';
+export type { FaultsUpdate } from '../../src/local-crm/options.ts';
+
+/** Start an in-process local CRM on a free port. Close it in an `after`/`t.after` hook. */
+export function startTestCrm(options: LocalCrmOptions = {}): Promise<LocalCrm> {
+  return startLocalCrm({ ...options, port: 0 });
+}
+
+/** A typed client of the admin routes. */
+export interface CrmAdmin {
+  /** Every non-admin request seen (optionally only those after `since`). */
+  requests(since?: number): Promise<RequestRecord[]>;
+  /** Stored payloads. */
+  calls(): Promise<CallPayload[]>;
+  stats(): Promise<LocalCrmStats>;
+  /** Change faults; resolves to the new fault state. Rejects on a 400 with the server's message. */
+  faults(body: FaultsUpdate): Promise<FaultState>;
+  reset(): Promise<void>;
+  /** Resolves to false when there was no such call. */
+  deleteCall(callId: string): Promise<boolean>;
+  insertCall(payload: CallPayload): Promise<void>;
+}
+
+/** Admin client of the local CRM at `url` (its origin, e.g. `crm.url`). */
+export function crmAdmin(url: string): CrmAdmin {
+  const base = url.replace(/\/+$/, '');
+  const call = async <T>(method: string, path: string, body?: unknown, okStatuses: number[] = [200, 201]): Promise<{ status: number; json: T }> => {
+    const res = await fetch(`${base}/__admin${path}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json = (await res.json()) as T;
+    if (!okStatuses.includes(res.status)) throw new Error(`local CRM admin ${method} ${path} answered ${res.status}: ${JSON.stringify(json)}`);
+    return { status: res.status, json };
+  };
+  return {
+    requests: async (since = 0) => (await call<RequestRecord[]>('GET', `/requests?since=${since}`)).json,
+    calls: async () => (await call<CallPayload[]>('GET', '/calls')).json,
+    stats: async () => (await call<LocalCrmStats>('GET', '/stats')).json,
+    faults: async (body) => (await call<FaultState>('POST', '/faults', body)).json,
+    reset: async () => {
+      await call('POST', '/reset', {});
+    },
+    deleteCall: async (callId) => (await call('DELETE', `/calls/${encodeURIComponent(callId)}`, undefined, [200, 404])).status === 200,
+    insertCall: async (payload) => {
+      await call('POST', '/calls', payload);
+    },
+  };
+}
+
+/** A local CRM running in a child process. */
+export interface LocalCrmProcess {
+  url: string;
+  child: ChildProcess;
+  /** SIGTERM, then wait for the exit; resolves to the exit code. */
+  stop(): Promise<number | null>;
+}
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+/**
+ * Spawn `node src/cli/main.ts local-crm --port 0 …args` and resolve once it prints its URL. Rejects if
+ * the process exits first or prints nothing within `timeoutMs` (default 15 s).
+ */
+export function spawnLocalCrmProcess(args: string[] = [], timeoutMs = 15_000): Promise<LocalCrmProcess> {
+  const child = spawn(process.execPath, [MAIN, 'local-crm', '--port', '0', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise<LocalCrmProcess>((resolve, reject) => {
+    let stderr = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`local-crm did not start within ${timeoutMs} ms: ${stderr}`));
+    }, timeoutMs);
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      stderr += chunk;
+      const m = /listening on (http:\/\/\S+)/.exec(stderr);
+      if (!m?.[1]) return;
+      clearTimeout(timer);
+      const url = m[1];
+      resolve({
+        url,
+        child,
+        stop: () => {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+          return exited;
+        },
+      });
+    });
+    exited.then(
+      (code) => {
+        clearTimeout(timer);
+        reject(new Error(`local-crm exited with ${code} before listening: ${stderr}`));
+      },
+      (err: unknown) => reject(err),
+    );
+  });
+}
