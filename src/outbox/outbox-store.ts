@@ -62,6 +62,11 @@ export interface EnqueueResult {
 
 /** The outcome of one attempt, recorded (in batches) by `settle`. */
 export type Settlement =
+  /**
+   * The CRM accepted the call: state delivered, deliveredAt = the settle's `now`, attempts + 1, lastError
+   * cleared. Unlike the other kinds it applies whoever reports it, as long as the item is not already
+   * delivered or dead: a worker whose lease expired but whose POST got a 2xx really delivered the call.
+   */
   | { callId: string; kind: 'delivered'; status: number | null }
   /** A failed attempt: attempts + 1, back to pending at `nextAttemptAt`. */
   | { callId: string; kind: 'retry'; nextAttemptAt: number; status: number | null; error: string }
@@ -70,7 +75,10 @@ export type Settlement =
   /** Failed for good: attempts + 1 when `countAttempt`, state dead. */
   | { callId: string; kind: 'dead'; status: number | null; error: string; countAttempt: boolean };
 
-/** Counts by state, and when the earliest pending item is due (epoch ms, or null). */
+/**
+ * Counts by state, and when the earliest pending item is due (epoch ms, or null). In-flight items do
+ * not count towards `nextAttemptAt`, even when their lease has expired.
+ */
 export interface OutboxCounts {
   pending: number;
   in_flight: number;
@@ -91,11 +99,20 @@ export interface OutboxStore {
    * now + leaseMs.
    */
   lease(options: { limit: number; leaseMs: number; owner: string; now?: number; callIds?: readonly string[] }): Promise<OutboxItem[]>;
-  /** Store the uploaded recording's URL (and figures) on the item before the call-data POST. */
+  /**
+   * Store the uploaded recording's URL (and figures) on the item before the call-data POST. Only the
+   * fields given change (an explicit null clears one). Rejects when the callId is unknown, since a lost
+   * checkpoint would mean uploading the recording again.
+   */
   checkpointRecording(callId: string, checkpoint: Partial<Omit<RecordingCheckpoint, 'path'>>): Promise<void>;
-  /** Record outcomes, several in one transaction. Only items leased by `owner` change. */
+  /**
+   * Record outcomes, several in one transaction. A retry, wait or dead changes an item only while it is
+   * in_flight under `owner` (an expired lease still counts until another owner takes the item over, and
+   * then the stale owner can no longer overwrite the new one); a delivered applies to any item not yet
+   * final (see `Settlement`).
+   */
   settle(owner: string, settlements: readonly Settlement[], now?: number): Promise<void>;
-  /** Give leased items back (shutdown): in_flight → pending, due now, attempts unchanged. */
+  /** Give leased items back (shutdown): in_flight → pending, due now, attempts unchanged. Only `owner`'s leases. */
   release(owner: string, callIds: readonly string[]): Promise<void>;
   get(callId: string): Promise<OutboxItem | null>;
   /** The states of the given callIds (missing ones are absent from the map). */

@@ -1,0 +1,87 @@
+/**
+ * The SQLite outbox schema and its migrations. The schema version lives in `PRAGMA user_version`;
+ * every open runs the steps the file has not had yet, so an older outbox keeps working after an upgrade.
+ * To change the schema, append one step to `MIGRATIONS` — never edit a step that has shipped, because
+ * files in the field have already run it.
+ */
+import type { DatabaseSync } from 'node:sqlite';
+import { ConfigError } from '../errors.ts';
+
+/** One schema step: brings a file from version `index` to `index + 1`. Runs inside a write transaction. */
+type Migration = (db: DatabaseSync) => void;
+
+/** The name of the single outbox table. */
+export const OUTBOX_TABLE = 'outbox';
+
+// Version 1. There is deliberately no column for the API key: the key lives only in the process
+// environment, so a copied or leaked outbox file never carries it.
+const createVersion1: Migration = (db) => {
+  db.exec(`
+    CREATE TABLE ${OUTBOX_TABLE} (
+      call_id            TEXT    NOT NULL PRIMARY KEY,
+      payload            TEXT    NOT NULL CHECK (json_valid(payload)),
+      source_file        TEXT,
+      state              TEXT    NOT NULL CHECK (state IN ('pending', 'in_flight', 'delivered', 'dead')),
+      attempts           INTEGER NOT NULL DEFAULT 0,
+      rate_limit_waits   INTEGER NOT NULL DEFAULT 0,
+      next_attempt_at    INTEGER NOT NULL,
+      lease_owner        TEXT,
+      lease_until        INTEGER,
+      last_status        INTEGER,
+      last_error         TEXT,
+      recording_path     TEXT,
+      recording_url      TEXT,
+      recording_size     INTEGER,
+      recording_duration REAL,
+      recording_note     TEXT,
+      created_at         INTEGER NOT NULL,
+      updated_at         INTEGER NOT NULL,
+      delivered_at       INTEGER
+    ) STRICT;
+    -- The lease query walks pending items in due order; the rowid (implicit in every index entry)
+    -- breaks ties in insertion order without a sort.
+    CREATE INDEX ${OUTBOX_TABLE}_due ON ${OUTBOX_TABLE} (state, next_attempt_at);
+    -- Only leased items carry lease_until, so the partial index stays as small as the in-flight set.
+    CREATE INDEX ${OUTBOX_TABLE}_lease ON ${OUTBOX_TABLE} (lease_until) WHERE lease_until IS NOT NULL;
+    -- list() pages through one state oldest first (dead-letter list, reconcile) without sorting it all.
+    CREATE INDEX ${OUTBOX_TABLE}_state_created ON ${OUTBOX_TABLE} (state, created_at);
+  `);
+};
+
+const MIGRATIONS: readonly Migration[] = [createVersion1];
+
+/** The schema version this code writes and expects (`PRAGMA user_version`). */
+export const SCHEMA_VERSION: number = MIGRATIONS.length;
+
+/** The file's schema version. */
+export function readSchemaVersion(db: DatabaseSync): number {
+  const row = db.prepare('PRAGMA user_version').get();
+  const version = row?.user_version;
+  return typeof version === 'number' ? version : 0;
+}
+
+/**
+ * Bring the file up to `SCHEMA_VERSION`. Safe when several processes open a fresh file at once: the
+ * version is read again under the write lock, so only the first one runs each step.
+ */
+export function migrate(db: DatabaseSync, file: string): void {
+  // The common case (already current) must not take the write lock on every open.
+  if (readSchemaVersion(db) === SCHEMA_VERSION) return;
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    const current = readSchemaVersion(db);
+    if (current > SCHEMA_VERSION) {
+      throw new ConfigError(
+        `outbox ${file} has schema version ${current}, newer than this crm-upload understands (${SCHEMA_VERSION}); upgrade crm-upload`,
+        { file, variable: 'CRM_OUTBOX' },
+      );
+    }
+    for (const step of MIGRATIONS.slice(current)) step(db);
+    // user_version lives in the database header, so it commits (or rolls back) with the steps.
+    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    db.exec('COMMIT');
+  } catch (err) {
+    if (db.isTransaction) db.exec('ROLLBACK');
+    throw err;
+  }
+}
