@@ -119,6 +119,11 @@ export interface ManifestRecord {
   campaign: CampaignMetadata | null;
   /** Resolved absolute paths (inside the configured folders), or null. */
   files: { recording: string | null; conversation: string | null; lead: string | null };
+  /**
+   * The paths as the manifest wrote them (absolute paths on the agent's machine). Only their base
+   * names are used, to resolve `files` inside the configured folders; they are never read.
+   */
+  rawFiles?: { recording: string | null; conversation: string | null; lead: string | null };
   startTime: string | null;
   endTime: string | null;
 }

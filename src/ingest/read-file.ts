@@ -1,0 +1,176 @@
+/**
+ * Reading one input file of any format: the I/O around the pure readers. Refuses what must not be
+ * read (directories, JSON over the size limit), skips what is not a call (`.partial` files being
+ * written, the event log), detects the format by content and hands the parsed document to its reader.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { CallRecord, FormatName, LeadRecord, ManifestRecord, RecordingFacts } from './call-record.ts';
+import { readHead } from './audio.ts';
+import { readRecording } from './read-recording.ts';
+import { detectJsonFormat, extensionOf, hasAudioExtension, JSON_LINES_EXTENSIONS, looksLikeEventLog, sniffAudio } from './detect-format.ts';
+import { isObject } from './fields.ts';
+import { inputProblem, InputProblemsError } from './problems.ts';
+import type { ReadContext } from './read-context.ts';
+import { readLead } from './read-lead.ts';
+import { readLegacyConversation } from './read-legacy-conversation.ts';
+import { readLivekitHistory } from './read-livekit-history.ts';
+import { readManifest } from './read-manifest.ts';
+import { readMongoExport } from './read-mongo-export.ts';
+import { readTranscriptLogger } from './read-transcript-logger.ts';
+import { baseName } from './timestamps.ts';
+
+/** JSON inputs above this size are refused (DESIGN.md: 50 MB); recordings have no limit. */
+export const MAX_JSON_BYTES = 50 * 1024 * 1024;
+
+/** Why the event log is not read as a call. */
+export const EVENT_LOG_REASON = 'event log: items of many calls without a session id, not a call';
+/** Why a `.partial` file is not read. */
+export const PARTIAL_REASON = 'being written (.partial)';
+
+/** Code of a path where no file exists. */
+export const E_INPUT_MISSING = 'E_INPUT_MISSING';
+/** Code of a path that is a directory or another non-regular file. */
+export const E_INPUT_NOT_FILE = 'E_INPUT_NOT_FILE';
+/** Code of a file the system would not let us read. */
+export const E_INPUT_READ = 'E_INPUT_READ';
+/** Code of a JSON input over the size limit. */
+export const E_INPUT_TOO_LARGE = 'E_INPUT_TOO_LARGE';
+/** Code of malformed (or empty) JSON. */
+export const E_INPUT_JSON = 'E_INPUT_JSON';
+/** Code of a document that is none of the input formats. */
+export const E_INPUT_FORMAT = 'E_INPUT_FORMAT';
+
+/** Extensions that announce JSON: such files are never sniffed for audio. */
+const JSON_NAMES: ReadonlySet<string> = new Set(['.json', '.jsonl', '.ndjson']);
+
+/** Context of `readInputFile`. */
+export interface IngestContext extends ReadContext {
+  /** Size limit of JSON inputs in bytes; default MAX_JSON_BYTES (injectable so tests need not write 50 MB). */
+  maxJsonBytes?: number;
+}
+
+/** What one input file is. Records keep the absolute path of the file they came from. */
+export type IngestResult =
+  | { kind: 'call'; format: FormatName; call: CallRecord }
+  | { kind: 'lead'; format: 'lead'; lead: LeadRecord }
+  | { kind: 'recording'; format: 'recording'; recording: RecordingFacts }
+  /** The manifest's `files` are not resolved yet (all null); `rawFiles` holds the paths as written. */
+  | { kind: 'manifest'; format: 'manifest'; manifest: ManifestRecord }
+  | { kind: 'skipped'; format: FormatName | null; file: string; reason: string };
+
+/**
+ * Hand a parsed JSON document of a known format to its reader (pure). Recordings are not JSON and
+ * are read by `readRecording`; the event log is skipped.
+ */
+export function readParsed(format: Exclude<FormatName, 'recording'>, doc: unknown, file: string, ctx: ReadContext): IngestResult {
+  switch (format) {
+    case 'transcript-logger':
+      return { kind: 'call', format, call: readTranscriptLogger(doc, file, ctx) };
+    case 'livekit-history':
+      return { kind: 'call', format, call: readLivekitHistory(doc, file, ctx) };
+    case 'mongo-export':
+      return { kind: 'call', format, call: readMongoExport(doc, file, ctx) };
+    case 'legacy-conversation':
+      return { kind: 'call', format, call: readLegacyConversation(doc, file, ctx) };
+    case 'lead':
+      return { kind: 'lead', format, lead: readLead(doc, file, ctx) };
+    case 'manifest':
+      return { kind: 'manifest', format, manifest: readManifest(doc, file, ctx) };
+    case 'event-log':
+      return { kind: 'skipped', format, file, reason: EVENT_LOG_REASON };
+  }
+}
+
+/** Line and column (1-based) of a character offset. */
+function lineColumn(text: string, position: number): { line: number; column: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < position && i < text.length; i++) {
+    if (text.charCodeAt(i) === 10) {
+      line++;
+      lineStart = i + 1;
+    }
+  }
+  return { line, column: position - lineStart + 1 };
+}
+
+/** The InputError of malformed JSON, naming the file and where the text breaks. */
+function jsonError(file: string, text: string, err: Error): InputProblemsError {
+  if (text.trim() === '') return inputProblem(file, null, E_INPUT_JSON, '', 'the file is empty: expected a JSON object');
+  const m = /position (\d+)/.exec(err.message);
+  const position = m ? Number(m[1]) : /end of JSON input/i.test(err.message) ? text.length : null;
+  const reason = err.message.replace(/ in JSON at position \d+.*$/, '').replace(/^Unexpected end of JSON input$/, 'the JSON ends early (truncated?)');
+  if (position === null) return inputProblem(file, null, E_INPUT_JSON, '', `malformed JSON: ${reason}`);
+  const { line, column } = lineColumn(text, position);
+  return inputProblem(file, null, E_INPUT_JSON, '', `malformed JSON at line ${line} column ${column} (position ${position}): ${reason}`);
+}
+
+/** The text of a JSON file: UTF-8 without a byte-order mark (some Windows editors add one). */
+function decode(bytes: Uint8Array): string {
+  const text = new TextDecoder('utf-8').decode(bytes);
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/**
+ * Read one input file. Throws an InputProblemsError (an InputError: code, message, `context.file`,
+ * `context.field`, `context.format`, and `problems` listing every problem) for a file that cannot be
+ * used: missing, a directory, JSON over the size limit, malformed JSON, an unknown format, wrong
+ * fields, or a recording that is empty or not audio. The mtime is read here and given to the
+ * readers as their last resort for a call's time.
+ */
+export async function readInputFile(path: string, ctx: IngestContext): Promise<IngestResult> {
+  const file = resolve(path);
+  const name = baseName(file);
+  if (name.endsWith('.partial')) return { kind: 'skipped', format: null, file, reason: PARTIAL_REASON };
+
+  let info;
+  try {
+    info = await stat(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw inputProblem(file, null, E_INPUT_MISSING, '', 'no such file');
+    throw inputProblem(file, null, E_INPUT_READ, '', `cannot read the file: ${(err as Error).message}`);
+  }
+  if (info.isDirectory()) throw inputProblem(file, null, E_INPUT_NOT_FILE, '', 'is a directory, not a file');
+  if (!info.isFile()) throw inputProblem(file, null, E_INPUT_NOT_FILE, '', 'is not a regular file');
+
+  // Recordings are streamed by whoever uploads them: no size limit, and never loaded whole here.
+  // Audio is recognised by its extension, or by its first bytes when the name says nothing of JSON.
+  if (hasAudioExtension(name)) return { kind: 'recording', format: 'recording', recording: await readRecording(file) };
+  if (!JSON_NAMES.has(extensionOf(name)) && info.size > 0 && sniffAudio(await readHead(file)) !== null) {
+    return { kind: 'recording', format: 'recording', recording: await readRecording(file) };
+  }
+
+  const limit = ctx.maxJsonBytes ?? MAX_JSON_BYTES;
+  if (info.size > limit) {
+    throw inputProblem(file, null, E_INPUT_TOO_LARGE, '', `the file is ${info.size} bytes, over the ${limit}-byte limit of JSON inputs`);
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(file);
+  } catch (err) {
+    throw inputProblem(file, null, E_INPUT_READ, '', `cannot read the file: ${(err as Error).message}`);
+  }
+  const text = decode(bytes);
+  const readCtx: ReadContext = { ...ctx, mtimeMs: ctx.mtimeMs ?? info.mtimeMs };
+
+  if (JSON_LINES_EXTENSIONS.has(extensionOf(name)) && looksLikeEventLog(text, 1)) {
+    return { kind: 'skipped', format: 'event-log', file, reason: EVENT_LOG_REASON };
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    if (looksLikeEventLog(text, 2)) return { kind: 'skipped', format: 'event-log', file, reason: EVENT_LOG_REASON };
+    throw jsonError(file, text, err as Error);
+  }
+  const format = detectJsonFormat(doc);
+  if (format === null) {
+    if (Array.isArray(doc)) throw inputProblem(file, null, E_INPUT_FORMAT, '', 'expected a JSON object, got a list (no input format is a top-level list)');
+    if (!isObject(doc)) throw inputProblem(file, null, E_INPUT_FORMAT, '', `expected a JSON object, got ${doc === null ? 'null' : typeof doc}`);
+    const keys = Object.keys(doc).slice(0, 8).join(', ');
+    throw inputProblem(file, null, E_INPUT_FORMAT, '', `unknown format: not a session, LiveKit history, legacy conversation, lead or manifest (keys: ${keys || 'none'})`);
+  }
+  return readParsed(format, doc, file, readCtx);
+}
