@@ -3,7 +3,7 @@
  * contract"). No I/O: the same bundle and settings always give the same payload.
  */
 import { ConfigError, InputError } from '../errors.ts';
-import type { CallBundle, CampaignMetadata, LeadFields } from '../ingest/call-record.ts';
+import type { CallBundle, CampaignMetadata, LeadFields, LeadRecord } from '../ingest/call-record.ts';
 import { toE164 } from '../ingest/phone.ts';
 import type { CallPayload, Transcription } from './call-payload.ts';
 import { makeCallId } from './call-id.ts';
@@ -85,16 +85,16 @@ export function resolveCallerNumber(bundle: CallBundle, settings: PayloadSetting
 }
 
 /** The lead's 11 fields with their defaults, or `{}` when no lead exists. */
-export function leadPart(bundle: CallBundle): LeadFields | Record<string, never> {
-  if (!bundle.lead) return {};
-  const f = bundle.lead.fields;
+export function leadPart(lead: LeadRecord | null): LeadFields | Record<string, never> {
+  if (!lead) return {};
+  const f = lead.fields;
   const out: LeadFields = { ...LEAD_DEFAULTS };
   for (const key of Object.keys(LEAD_DEFAULTS) as (keyof LeadFields)[]) {
     if (key === 'timestamp') continue;
     const v = f[key];
     if (typeof v === 'string' && v !== '') out[key] = v;
   }
-  out.timestamp = f.timestamp ?? bundle.lead.time ?? null;
+  out.timestamp = f.timestamp ?? lead.time ?? null;
   return out;
 }
 
@@ -111,7 +111,7 @@ export function buildPayload(bundle: CallBundle, settings: PayloadSettings, reco
   const ids = resolveIds(bundle, settings);
   const callId = firstOf(bundle.overrides?.callId) ?? makeCallId(start, call.sessionId);
   const callerNumber = resolveCallerNumber(bundle, settings);
-  const lead = leadPart(bundle);
+  const lead = leadPart(bundle.lead);
   const leadGenerated = bundle.lead !== null || call.toolCalls.some((t) => t.name === 'create_lead');
 
   const metadata: Record<string, unknown> = { ...call.metadata };
