@@ -1,0 +1,89 @@
+/**
+ * Bulk throughput against the local CRM at 20 ms latency, beside a sequential one-connection baseline
+ * measured in the same run (goal: ≥ 30× the baseline), and the peak RSS of a bulk over 5,000 and
+ * 50,000 small calls (goal: ≤ 200 MB, flat as the count grows).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createHttpCrmClient } from '../src/crm/http-crm-client.ts';
+import { startLocalCrm } from '../src/local-crm/server.ts';
+import { readInputFile } from '../src/ingest/read-file.ts';
+import { matchRun } from '../src/match/match-run.ts';
+import { buildPayload } from '../src/payload/build-payload.ts';
+import { walkFiles } from '../src/ingest/walk.ts';
+import { generateCalls } from './generate.ts';
+
+const CHILD = fileURLToPath(new URL('./bulk-child.ts', import.meta.url));
+
+interface ChildResult {
+  summary: { success: number; total: number; durationMs: number };
+  maxRssMb: number;
+}
+
+function runChild(dir: string, url: string, outbox: string, concurrency: number): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CHILD, dir, url, outbox, String(concurrency)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code !== 0 && !last.startsWith('{')) reject(new Error(`bulk child exited ${code}`));
+      else resolve(JSON.parse(last) as ChildResult);
+    });
+  });
+}
+
+/** Sequential, one connection: what the old module did, one POST after another. */
+async function baseline(dir: string, url: string, count: number): Promise<number> {
+  const client = createHttpCrmClient({ apiUrl: url, uploadUrl: url.replace('call-data', 'upload'), apiKey: null, timeoutMs: 10_000, connections: 1 });
+  const settings = { campaignId: 'base', voiceAgentId: 'base', clientId: 'base', defaultCallerPhone: null, defaultRegion: 'IN' };
+  const started = performance.now();
+  let n = 0;
+  for await (const entry of walkFiles(dir)) {
+    if (n >= count) break;
+    const read = await readInputFile(entry.path, { sourceTimezone: 'UTC' });
+    if (read.kind !== 'call') continue;
+    const bundle = matchRun({ calls: [read.call], leads: [], recordings: [], manifests: [] }).bundles[0];
+    if (!bundle) continue;
+    const payload = buildPayload(bundle, settings);
+    payload.callDetails.callId = `BASE-${payload.callDetails.callId}`;
+    await client.postCallData(payload, { idempotencyKey: `base-${n}` });
+    n++;
+  }
+  await client.close();
+  return n / ((performance.now() - started) / 1000);
+}
+
+/** Run the bulk benchmarks and print their figures. */
+export async function benchBulk(): Promise<void> {
+  const work = await mkdtemp(join(tmpdir(), 'crm-bench-bulk-'));
+  try {
+    const crm = await startLocalCrm({ port: 0, latencyMs: 20 });
+    const dir3k = await generateCalls(join(work, 'calls-3000'), 3_000);
+    const base = await baseline(dir3k, crm.callDataUrl, 150);
+    const concurrency = 64;
+    const bulk = await runChild(dir3k, crm.callDataUrl, join(work, 'outbox-3000.db'), concurrency);
+    const rate = bulk.summary.success / (bulk.summary.durationMs / 1000);
+    console.log(`sequential one-connection baseline (20 ms latency): ${base.toFixed(1)} calls/s`);
+    console.log(`bulk 3,000 calls, concurrency ${concurrency} (20 ms latency): ${bulk.summary.success}/${bulk.summary.total} delivered in ${(bulk.summary.durationMs / 1000).toFixed(1)} s = ${rate.toFixed(0)} calls/s (scan + match + enqueue + deliver)`);
+    console.log(`ratio: ${(rate / base).toFixed(1)}× the baseline (goal ≥ 30×)`);
+    await crm.close();
+
+    const fast = await startLocalCrm({ port: 0 });
+    for (const count of [5_000, 50_000]) {
+      const dir = await generateCalls(join(work, `calls-${count}`), count);
+      const r = await runChild(dir, fast.callDataUrl, join(work, `outbox-${count}.db`), concurrency);
+      console.log(`bulk over ${count.toLocaleString('en')} small calls: ${r.summary.success} delivered in ${(r.summary.durationMs / 1000).toFixed(1)} s, peak RSS ${r.maxRssMb.toFixed(0)} MB (goal ≤ 200 MB)`);
+      await rm(dir, { recursive: true, force: true });
+    }
+    await fast.close();
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.main) await benchBulk();

@@ -1,0 +1,60 @@
+/**
+ * `crm-upload status [--json]`: counts by state and when the next attempt is due.
+ */
+import type { Command } from 'commander';
+import { formatDuration } from '../config/duration.ts';
+import { createOutbox } from '../outbox/create-outbox.ts';
+import type { OutboxCounts } from '../outbox/outbox-store.ts';
+import { configFrom, EXIT, out, runAction, say, type GlobalOptions } from './context.ts';
+
+/** The `--json` form of `status`. */
+export interface StatusJson {
+  pending: number;
+  in_flight: number;
+  delivered: number;
+  dead: number;
+  /** ISO time of the earliest pending item, or null. */
+  nextAttemptAt: string | null;
+}
+
+/** Counts as printed by `status --json`. */
+export function statusJson(counts: OutboxCounts): StatusJson {
+  return {
+    pending: counts.pending,
+    in_flight: counts.in_flight,
+    delivered: counts.delivered,
+    dead: counts.dead,
+    nextAttemptAt: counts.nextAttemptAt === null ? null : new Date(counts.nextAttemptAt).toISOString(),
+  };
+}
+
+/** Register the `status` command. */
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description('counts by state (pending, in_flight, delivered, dead) and the next attempt time')
+    .option('--json', 'print the counts as one JSON object on stdout')
+    .action(async (flags: { json?: boolean }, cmd: Command) => {
+      const globals = cmd.optsWithGlobals<GlobalOptions>();
+      await runAction(globals.verbose, async () => {
+        const config = configFrom();
+        const store = await createOutbox(config.outbox);
+        try {
+          const counts = await store.counts();
+          const json = statusJson(counts);
+          if (flags.json) {
+            out(JSON.stringify(json));
+          } else {
+            say(`pending ${json.pending} · in_flight ${json.in_flight} · delivered ${json.delivered} · dead ${json.dead}`);
+            if (counts.nextAttemptAt !== null) {
+              const wait = counts.nextAttemptAt - Date.now();
+              say(`next attempt ${json.nextAttemptAt}${wait > 0 ? ` (in ${formatDuration(wait)})` : ' (due now)'}`);
+            }
+          }
+          return EXIT.OK;
+        } finally {
+          await store.close();
+        }
+      });
+    });
+}

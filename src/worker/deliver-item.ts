@@ -1,0 +1,140 @@
+/**
+ * One delivery attempt for one leased item: the recording step (when the call has a recording that is
+ * not settled yet), then the call-data POST, each paced, and the outcome turned into a Settlement.
+ */
+import { classifyOutcome, type Outcome } from '../crm/classify-outcome.ts';
+import type { CrmClient, CrmResult } from '../crm/crm-client.ts';
+import { idempotencyKey } from '../crm/idempotency.ts';
+import type { OutboxItem, OutboxStore, Settlement } from '../outbox/outbox-store.ts';
+import { withRecording } from '../payload/build-payload.ts';
+import type { Pacer } from './pacer.ts';
+import { runRecordingStep, stablePollMs, type AudioFigures } from './recording-step.ts';
+import { isExhausted, nextDelay } from './retry-schedule.ts';
+
+/** Rate-limited waits an item may take before a 429 counts as a failed attempt (DESIGN.md). */
+export const MAX_RATE_LIMIT_WAITS = 100;
+
+/** Delivery settings used by one attempt. */
+export interface DeliverySettings {
+  maxAttempts: number;
+  retryScheduleMs: readonly number[];
+  recordingWaitMs: number;
+  timeoutMs: number;
+}
+
+/** What one attempt needs besides the item. */
+export interface DeliverContext {
+  store: OutboxStore;
+  client: CrmClient;
+  pacer: Pacer;
+  settings: DeliverySettings;
+  /** Aborted when the worker stops and the grace period is over. */
+  signal?: AbortSignal;
+  probe?: (path: string) => Promise<AudioFigures>;
+  now?: () => number;
+  random?: () => number;
+}
+
+/** The settlement of an attempt, with what the attempt log line reports. */
+export interface AttemptReport {
+  settlement: Settlement;
+  /** Which request decided the outcome, or null when no request was made. */
+  step: 'recording' | 'call-data' | null;
+  status: number | null;
+  /** Time spent in HTTP requests (pacing excluded). */
+  durationMs: number;
+  /** Set when the call went (or will go) out without its recording. */
+  recordingNote: string | null;
+}
+
+/** Run one attempt. Never rejects for CRM failures; rejects only when aborted or the store fails. */
+export async function deliverItem(item: OutboxItem, ctx: DeliverContext): Promise<AttemptReport> {
+  const now = ctx.now ?? Date.now;
+  const { settings } = ctx;
+  let durationMs = 0;
+  let payload = item.payload;
+  let recordingNote = item.recording.note;
+
+  const rec = item.recording;
+  if (rec.path !== null && rec.url === null && rec.note === null) {
+    const step = await runRecordingStep({
+      callId: item.callId,
+      path: rec.path,
+      client: ctx.client,
+      pacer: ctx.pacer,
+      // The wait for egress counts from the enqueue, so retries do not restart it.
+      waitUntil: item.createdAt + settings.recordingWaitMs,
+      // Leave this attempt time for the upload and the POST before its lease runs out
+      // (at least two size checks, so a short lease cannot turn this into a busy loop).
+      attemptDeadline: Math.max((item.leaseUntil ?? now() + 2 * settings.timeoutMs) - settings.timeoutMs, now() + 2 * stablePollMs(settings.recordingWaitMs)),
+      stableMs: stablePollMs(settings.recordingWaitMs),
+      signal: ctx.signal,
+      probe: ctx.probe,
+      now,
+    });
+    if (step.kind === 'not-ready') {
+      // Not a failure: egress is still writing. Come back soon without spending an attempt.
+      const settlement: Settlement = { callId: item.callId, kind: 'wait', nextAttemptAt: now(), status: null, error: step.note };
+      return { settlement, step: null, status: null, durationMs, recordingNote: step.note };
+    }
+    if (step.kind === 'failed') {
+      durationMs += step.result.durationMs;
+      return { ...decide(item, step.outcome, step.result, ctx), step: 'recording', durationMs, recordingNote };
+    }
+    if (step.result) durationMs += step.result.durationMs;
+    if (step.kind === 'uploaded') {
+      // Stored before the POST: a retry or a restarted worker finds the URL and never uploads again.
+      await ctx.store.checkpointRecording(item.callId, { url: step.url, size: step.size, duration: step.duration, note: null });
+      payload = withRecording(payload, { url: step.url, size: step.size, duration: step.duration });
+    } else {
+      await ctx.store.checkpointRecording(item.callId, { note: step.note, size: step.size ?? rec.size });
+      recordingNote = step.note;
+    }
+  } else if (rec.url !== null) {
+    payload = withRecording(payload, { url: rec.url, size: rec.size, duration: rec.duration });
+  }
+
+  await ctx.pacer.acquire(ctx.signal);
+  const result = await ctx.client.postCallData(payload, { idempotencyKey: idempotencyKey(item.callId, 'call-data'), signal: ctx.signal });
+  durationMs += result.durationMs;
+  return { ...decide(item, classifyOutcome(result), result, ctx), step: 'call-data', durationMs, recordingNote };
+}
+
+/**
+ * The settlement of an attempt that broke for a reason of our own (the store failed, a bug): a failed
+ * attempt like any other, so the schedule and `maxAttempts` still bound it.
+ */
+export function failedAttempt(item: OutboxItem, reason: string, ctx: Pick<DeliverContext, 'settings' | 'now' | 'random'>): Settlement {
+  const result: CrmResult = { kind: 'error', error: 'network', message: reason, durationMs: 0 };
+  return decide(item, { kind: 'retry', reason }, result, ctx).settlement;
+}
+
+/** Turn an outcome into the settlement DESIGN.md asks for. */
+function decide(
+  item: OutboxItem,
+  outcome: Outcome,
+  result: CrmResult,
+  ctx: Pick<DeliverContext, 'settings' | 'now' | 'random'>,
+): { settlement: Settlement; status: number | null } {
+  const now = (ctx.now ?? Date.now)();
+  const status = result.kind === 'response' ? result.status : null;
+  const { callId } = item;
+  const { retryScheduleMs, maxAttempts } = ctx.settings;
+
+  if (outcome.kind === 'delivered') return { settlement: { callId, kind: 'delivered', status }, status };
+  if (outcome.kind === 'dead') return { settlement: { callId, kind: 'dead', status, error: outcome.reason, countAttempt: true }, status };
+
+  if (outcome.kind === 'wait' && item.rateLimitWaits < MAX_RATE_LIMIT_WAITS) {
+    // A rate-limited answer is the server pacing us, not a failure: the attempt is not spent.
+    const ms = outcome.ms ?? nextDelay(item.attempts + 1, retryScheduleMs, ctx.random);
+    return { settlement: { callId, kind: 'wait', nextAttemptAt: now + ms, status, error: outcome.reason }, status };
+  }
+
+  const attempts = item.attempts + 1;
+  if (isExhausted(attempts, maxAttempts)) {
+    const error = `gave up after ${attempts} attempts: ${outcome.reason}`;
+    return { settlement: { callId, kind: 'dead', status, error, countAttempt: true }, status };
+  }
+  const delay = nextDelay(attempts, retryScheduleMs, ctx.random);
+  return { settlement: { callId, kind: 'retry', nextAttemptAt: now + delay, status, error: outcome.reason }, status };
+}

@@ -1,0 +1,56 @@
+/**
+ * Client-side pacing (DESIGN.md, "Delivery" → "Rate limit"): at most one request every 60000/N ms,
+ * evenly spaced, never a burst, so that no server-side window (per minute, per second, sliding or
+ * fixed) is exceeded. Every HTTP request, recording uploads included, acquires a slot first.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * A source of request slots. The in-process pacer below is one; a Redis-backed pacer shared by every
+ * worker process can implement the same interface later.
+ */
+export interface Pacer {
+  /** Milliseconds between two grants; 0 when pacing is off. */
+  readonly intervalMs: number;
+  /** Resolves when the caller may send one request. Rejects with the signal's reason when aborted. */
+  acquire(signal?: AbortSignal): Promise<void>;
+  /** How long a slot reserved now would wait (0 when one is free), so callers can avoid over-leasing. */
+  delayMs(): number;
+}
+
+/** A pacer that never waits. */
+export const UNPACED: Pacer = {
+  intervalMs: 0,
+  acquire: (signal) => (signal?.aborted ? Promise.reject(signal.reason as Error) : Promise.resolve()),
+  delayMs: () => 0,
+};
+
+/**
+ * An in-process pacer granting one request every `60000 / requestsPerMinute` ms. Slots are reserved
+ * at call time (next = max(now, last + interval)), so concurrent callers are spread out in order
+ * rather than released together. `0` turns pacing off.
+ */
+export function createPacer(requestsPerMinute: number, clock: () => number = () => performance.now()): Pacer {
+  if (!(requestsPerMinute > 0)) return UNPACED;
+  const intervalMs = 60_000 / requestsPerMinute;
+  let nextFree = -Infinity;
+  let lastGrant = -Infinity;
+  return {
+    intervalMs,
+    delayMs() {
+      return Math.max(0, nextFree - clock());
+    },
+    async acquire(signal) {
+      signal?.throwIfAborted();
+      const slot = Math.max(clock(), nextFree);
+      nextFree = slot + intervalMs;
+      // A slot given up by an aborted caller stays spent: handing it back could let two grants bunch up.
+      // The grant also waits a full interval after the previous one: a timer that fired late must not
+      // leave the next grant closer than the interval.
+      const earliest = (): number => Math.max(slot, lastGrant + intervalMs);
+      while (clock() < earliest()) await sleep(Math.ceil(earliest() - clock()), undefined, { signal });
+      lastGrant = clock();
+      nextFree = Math.max(nextFree, lastGrant + intervalMs);
+    },
+  };
+}

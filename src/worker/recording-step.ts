@@ -1,0 +1,127 @@
+/**
+ * The recording step of one delivery (DESIGN.md, "Delivery" → "Recording step"): wait until egress has
+ * finished writing the file, upload it once, and say what the call-data POST should carry.
+ */
+import { stat } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { classifyOutcome, type Outcome } from '../crm/classify-outcome.ts';
+import type { CrmClient, CrmResult } from '../crm/crm-client.ts';
+import { idempotencyKey } from '../crm/idempotency.ts';
+import type { Pacer } from './pacer.ts';
+
+/** Audio figures from the file itself. */
+export interface AudioFigures {
+  size: number;
+  durationSec: number | null;
+}
+
+/** What the step decided. */
+export type RecordingStepResult =
+  /** Uploaded: the URL and figures go into callDetails. */
+  | { kind: 'uploaded'; url: string; size: number; duration: number | null; result: CrmResult }
+  /** Send the call without `recordingUrl`, for the reason in `note` (not ready in time, or refused for good). */
+  | { kind: 'skip'; note: string; size: number | null; result: CrmResult | null }
+  /** The file is still being written and the wait budget is not spent: try the whole item again later. */
+  | { kind: 'not-ready'; note: string }
+  /** The upload failed transiently: the whole item is retried (the call data is not sent without it). */
+  | { kind: 'failed'; outcome: Extract<Outcome, { kind: 'retry' | 'wait' }>; result: CrmResult };
+
+/** Inputs of `runRecordingStep`. */
+export interface RecordingStepOptions {
+  callId: string;
+  path: string;
+  client: CrmClient;
+  pacer: Pacer;
+  /** Epoch ms after which a file that is missing or still growing is given up on. */
+  waitUntil: number;
+  /** Epoch ms after which this attempt must stop waiting (its lease runs out); the item is tried again. */
+  attemptDeadline: number;
+  /** Two equal sizes this far apart mean egress has finished. */
+  stableMs: number;
+  signal?: AbortSignal;
+  /** Reads size and duration from the audio; absent when no prober is available. */
+  probe?: (path: string) => Promise<AudioFigures>;
+  now?: () => number;
+}
+
+/** The poll interval for a recording wait: ~250 ms, or a twentieth of the wait when that is shorter. */
+export function stablePollMs(recordingWaitMs: number): number {
+  return Math.max(1, Math.min(250, Math.floor(recordingWaitMs / 20)));
+}
+
+/** Size of the file, or null when it is not there (yet). */
+async function sizeOf(path: string): Promise<number | null> {
+  try {
+    const info = await stat(path);
+    return info.isFile() ? info.size : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Wait until the file exists and two sizes `stableMs` apart are equal. Returns the size, or a reason
+ * with `gaveUp` telling whether the overall wait is spent (true) or only this attempt's share (false).
+ */
+export async function waitForStableFile(
+  options: Pick<RecordingStepOptions, 'path' | 'waitUntil' | 'attemptDeadline' | 'stableMs' | 'signal' | 'now'>,
+): Promise<{ size: number } | { reason: string; gaveUp: boolean }> {
+  const now = options.now ?? Date.now;
+  const deadline = Math.min(options.waitUntil, options.attemptDeadline);
+  let previous = await sizeOf(options.path);
+  for (;;) {
+    if (now() + options.stableMs > deadline) {
+      const reason = previous === null ? 'recording file not found' : 'recording file still growing';
+      return { reason, gaveUp: deadline >= options.waitUntil };
+    }
+    await sleep(options.stableMs, undefined, { signal: options.signal });
+    const current = await sizeOf(options.path);
+    if (current !== null && current === previous) return { size: current };
+    previous = current;
+  }
+}
+
+/** Upload the recording once it is complete, and classify the answer. */
+export async function runRecordingStep(options: RecordingStepOptions): Promise<RecordingStepResult> {
+  const stable = await waitForStableFile(options);
+  if ('reason' in stable) {
+    if (!stable.gaveUp) return { kind: 'not-ready', note: stable.reason };
+    return { kind: 'skip', note: `${stable.reason} within CRM_RECORDING_WAIT_MS; sent without recording`, size: null, result: null };
+  }
+
+  await options.pacer.acquire(options.signal);
+  const result = await options.client.uploadRecording(options.path, {
+    idempotencyKey: idempotencyKey(options.callId, 'recording'),
+    signal: options.signal,
+  });
+  const outcome = classifyOutcome(result);
+  if (outcome.kind === 'retry' || outcome.kind === 'wait') return { kind: 'failed', outcome, result };
+  if (outcome.kind === 'dead') {
+    return { kind: 'skip', note: `recording upload rejected: ${outcome.reason}; sent without recording`, size: stable.size, result };
+  }
+  const url = uploadedUrl(result);
+  if (url === null) {
+    // A 2xx without a URL cannot be linked from the call; sending again would not change the answer.
+    return { kind: 'skip', note: 'recording upload answered without data.url; sent without recording', size: stable.size, result };
+  }
+  let size = stable.size;
+  let duration: number | null = null;
+  if (options.probe) {
+    try {
+      const figures = await options.probe(options.path);
+      size = figures.size;
+      duration = figures.durationSec;
+    } catch {
+      // The duration is a nicety: an unreadable header must not hold back a call that is uploaded.
+    }
+  }
+  return { kind: 'uploaded', url, size, duration, result };
+}
+
+/** `data.url` of an upload answer, or null. */
+export function uploadedUrl(result: CrmResult): string | null {
+  if (result.kind !== 'response') return null;
+  const body = result.body as { data?: { url?: unknown } } | null;
+  const url = body?.data?.url;
+  return typeof url === 'string' && url !== '' ? url : null;
+}

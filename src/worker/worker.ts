@@ -1,0 +1,355 @@
+/**
+ * The delivery worker (DESIGN.md, "Delivery"): leases due items in batches, runs up to `concurrency`
+ * deliveries at once, records outcomes in small batched transactions, and sleeps until the next item is
+ * due. `send` and `bulk` use the same worker through `deliverCalls`, so there is one delivery path.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Config } from '../config/config.ts';
+import { probeAudio } from '../ingest/audio.ts';
+import type { CrmClient } from '../crm/crm-client.ts';
+import { silentLogger, type Logger } from '../log/logger.ts';
+import type { OutboxItem, OutboxStore, Settlement } from '../outbox/outbox-store.ts';
+import { deliverItem, failedAttempt, type AttemptReport, type DeliverContext } from './deliver-item.ts';
+import { createPacer, type Pacer } from './pacer.ts';
+import type { AudioFigures } from './recording-step.ts';
+import { createSettleBatcher, type PendingSettlement } from './settle-batch.ts';
+
+/** The configuration the worker reads. */
+export type WorkerConfig = Pick<Config, 'timeoutMs' | 'rateLimit' | 'concurrency' | 'maxAttempts' | 'retryScheduleMs' | 'recordingWaitMs'>;
+
+/** Options of `startWorker`. */
+export interface WorkerOptions {
+  store: OutboxStore;
+  client: CrmClient;
+  config: WorkerConfig;
+  logger?: Logger;
+  /** Lease owner; default `<host>:<pid>:<random>`, unique per worker. */
+  owner?: string;
+  /** Default: an in-process pacer at `config.rateLimit` requests per minute. */
+  pacer?: Pacer;
+  /** Deliver what is due now, then return once nothing is due now. */
+  once?: boolean;
+  /** Only these calls. */
+  callIds?: readonly string[];
+  /** Return once nothing (of `callIds`, when given) is pending or in flight. */
+  idleExit?: boolean;
+  /** How long `stop()` lets in-flight requests finish before aborting them; default 10 s. */
+  graceMs?: number;
+  /** Called once each outcome is committed. */
+  onSettled?: (settlement: Settlement, item: OutboxItem) => void;
+  /** Reads a recording's size and duration after its upload; default `probeAudio`. */
+  probe?: (path: string) => Promise<AudioFigures>;
+}
+
+/** What one worker run did. */
+export interface WorkerSummary {
+  /** Attempts made (each ends in one of the outcomes below, or a release). */
+  attempts: number;
+  delivered: number;
+  retried: number;
+  waited: number;
+  dead: number;
+  /** Items given back to the outbox by `stop()`. */
+  released: number;
+  durationMs: number;
+}
+
+/** A running worker. */
+export interface WorkerHandle {
+  /** Stop leasing, let in-flight requests finish within the grace period, release the rest. */
+  stop(): Promise<void>;
+  /** Resolves when the worker has stopped and every outcome is recorded. */
+  done: Promise<WorkerSummary>;
+}
+
+/** Longest sleep when nothing is due, so that expired leases of crashed workers are picked up soon. */
+export const IDLE_POLL_MS = 250;
+
+/** How long a lease lasts: twice the request timeout, at least 1 s (DESIGN.md, "Outbox"). */
+export function leaseDurationMs(timeoutMs: number): number {
+  return Math.max(2 * timeoutMs, 1_000);
+}
+
+/** Start delivering. Errors of the store end the worker: `done` rejects after a clean shutdown. */
+export function startWorker(options: WorkerOptions): WorkerHandle {
+  const { store, client, config } = options;
+  const log = options.logger ?? silentLogger();
+  const owner = options.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const pacer = options.pacer ?? createPacer(config.rateLimit);
+  const leaseMs = leaseDurationMs(config.timeoutMs);
+  const concurrency = Math.max(1, config.concurrency);
+  // Items leased ahead of a free slot, so a finished delivery is replaced at once and leases are taken
+  // in batches rather than one commit per item. One round of slots: a buffered item waits at most one
+  // request (≤ timeoutMs) before it starts, which leaves it the other half of its 2 × timeoutMs lease.
+  const prefetch = 2 * concurrency;
+  const graceMs = options.graceMs ?? 10_000;
+  const started = performance.now();
+  const summary: WorkerSummary = { attempts: 0, delivered: 0, retried: 0, waited: 0, dead: 0, released: 0, durationMs: 0 };
+
+  const running = new Map<string, AbortController>();
+  const tasks = new Set<Promise<void>>();
+  const buffer: OutboxItem[] = [];
+  const toRelease: string[] = [];
+  let stopping = false;
+  const probe = options.probe ?? probeAudio;
+
+  const batcher = createSettleBatcher({
+    store,
+    owner,
+    onCommitted(batch: readonly PendingSettlement[]) {
+      for (const { settlement, item } of batch) options.onSettled?.(settlement, item);
+      poke();
+    },
+    onError(err) {
+      // The leases run out and the items go out again under the same keys; nothing is lost.
+      log.error({ err: errorText(err) }, 'could not record outcomes; the items will be retried when their leases expire');
+    },
+  });
+
+  // Sleeps that a finished delivery, a committed batch or stop() can cut short.
+  const wakers = new Set<() => void>();
+  function poke(): void {
+    for (const wake of [...wakers]) wake();
+  }
+  function nap(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        wakers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, Math.max(0, ms));
+      wakers.add(wake);
+    });
+  }
+
+  const deliverContext = (signal: AbortSignal): DeliverContext => ({
+    store,
+    client,
+    pacer,
+    settings: config,
+    signal,
+    probe,
+  });
+
+  function logAttempt(item: OutboxItem, report: AttemptReport): void {
+    const s = report.settlement;
+    const line = {
+      callId: item.callId,
+      attempt: item.attempts + 1,
+      step: report.step,
+      status: report.status,
+      durationMs: report.durationMs,
+      outcome: s.kind,
+      ...(s.kind === 'retry' || s.kind === 'wait' ? { nextAttemptAt: new Date(s.nextAttemptAt).toISOString() } : {}),
+      ...(s.kind === 'delivered' ? {} : { error: s.error }),
+      ...(report.recordingNote ? { recordingNote: report.recordingNote } : {}),
+    };
+    if (s.kind === 'dead') log.warn(line, 'attempt');
+    else log.info(line, 'attempt');
+  }
+
+  function count(s: Settlement): void {
+    summary.attempts += 1;
+    if (s.kind === 'delivered') summary.delivered += 1;
+    else if (s.kind === 'retry') summary.retried += 1;
+    else if (s.kind === 'wait') summary.waited += 1;
+    else summary.dead += 1;
+  }
+
+  async function runItem(item: OutboxItem, controller: AbortController): Promise<void> {
+    try {
+      const report = await deliverItem(item, deliverContext(controller.signal));
+      const kind = report.settlement.kind;
+      // An answer that arrived is kept even after an abort; an attempt cut short goes back untouched.
+      if (controller.signal.aborted && kind !== 'delivered' && kind !== 'dead') {
+        toRelease.push(item.callId);
+      } else {
+        logAttempt(item, report);
+        count(report.settlement);
+        batcher.add(report.settlement, item);
+      }
+    } catch (err) {
+      if (controller.signal.aborted) {
+        toRelease.push(item.callId);
+      } else {
+        const settlement = failedAttempt(item, `internal: ${errorText(err)}`, { settings: config });
+        log.error({ callId: item.callId, attempt: item.attempts + 1, err: errorText(err), outcome: settlement.kind }, 'attempt');
+        count(settlement);
+        batcher.add(settlement, item);
+      }
+    } finally {
+      running.delete(item.callId);
+      pump();
+      poke();
+    }
+  }
+
+  // Start buffered items while slots are free.
+  function pump(): void {
+    while (!stopping && running.size < concurrency) {
+      const item = buffer.shift();
+      if (item === undefined) return;
+      const controller = new AbortController();
+      running.set(item.callId, controller);
+      const task = runItem(item, controller);
+      tasks.add(task);
+      void task.finally(() => tasks.delete(task));
+    }
+  }
+
+  // How many to lease now: fill the slots and the prefetch buffer, but never more than the pacer can
+  // start before their leases would run out (each needs time for its request within the lease).
+  function leaseLimit(): number {
+    let limit = concurrency + prefetch - running.size - buffer.length;
+    if (pacer.intervalMs > 0) {
+      const budget = leaseMs - config.timeoutMs - pacer.delayMs();
+      const room = Math.floor(budget / pacer.intervalMs) + 1 - buffer.length;
+      limit = Math.min(limit, room);
+    }
+    // Small top-ups cost a commit each; wait until a useful batch is free unless slots would starve.
+    if (buffer.length > 0 && limit < prefetch) return 0;
+    return Math.max(0, limit);
+  }
+
+  async function finished(): Promise<boolean> {
+    if (options.once) return true;
+    if (options.callIds) {
+      const states = await store.states(options.callIds);
+      for (const state of states.values()) if (state === 'pending' || state === 'in_flight') return false;
+      return true;
+    }
+    const counts = await store.counts();
+    return counts.pending + counts.in_flight === 0;
+  }
+
+  async function idleSleepMs(): Promise<number> {
+    const { nextAttemptAt } = await store.counts();
+    if (nextAttemptAt === null) return IDLE_POLL_MS;
+    return Math.min(IDLE_POLL_MS, Math.max(0, nextAttemptAt - Date.now()));
+  }
+
+  async function loop(): Promise<void> {
+    while (!stopping) {
+      const limit = leaseLimit();
+      let leased = 0;
+      if (limit > 0) {
+        const items = await store.lease({ limit, leaseMs, owner, callIds: options.callIds });
+        leased = items.length;
+        buffer.push(...items);
+        pump();
+        if (stopping) break;
+        if (leased === limit) continue; // there may be more due
+      }
+      const idle = running.size === 0 && buffer.length === 0;
+      if (limit > 0 && idle) {
+        // Nothing due now and nothing running. Outcomes still being written may make items due.
+        if (batcher.size > 0) {
+          await batcher.flush();
+          continue;
+        }
+        if ((options.once || options.idleExit) && (await finished())) break;
+        await nap(await idleSleepMs());
+      } else if (limit > 0) {
+        // Slots are free but nothing more is due: sleep until something is, or a delivery finishes.
+        await nap(await idleSleepMs());
+      } else if (idle) {
+        // The pacer is booked further ahead than a lease lasts (a shared pacer, or a very low limit).
+        await nap(Math.min(IDLE_POLL_MS * 4, pacer.delayMs()));
+      } else {
+        // Busy: a finished delivery wakes the loop.
+        await nap(IDLE_POLL_MS * 4);
+      }
+    }
+  }
+
+  async function shutdown(): Promise<void> {
+    stopping = true;
+    toRelease.push(...buffer.splice(0).map((i) => i.callId));
+    if (tasks.size > 0) {
+      // Not nap(): a delivery finishing would cut it short.
+      let graceTimer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => (graceTimer = setTimeout(resolve, graceMs)));
+      await Promise.race([Promise.allSettled([...tasks]), grace]);
+      clearTimeout(graceTimer);
+      for (const controller of running.values()) controller.abort(new Error('worker stopping'));
+      await Promise.allSettled([...tasks]);
+    }
+    await batcher.flush();
+    if (toRelease.length > 0) {
+      const ids = toRelease.splice(0);
+      await store.release(owner, ids);
+      summary.released += ids.length;
+    }
+  }
+
+  const done = (async (): Promise<WorkerSummary> => {
+    let failure: unknown = null;
+    try {
+      await loop();
+    } catch (err) {
+      failure = err;
+    }
+    await shutdown();
+    summary.durationMs = Math.round(performance.now() - started);
+    if (failure !== null) throw failure;
+    return summary;
+  })();
+
+  let stopped: Promise<void> | null = null;
+  return {
+    done,
+    stop() {
+      stopped ??= (async () => {
+        stopping = true;
+        poke();
+        await done.then(
+          () => undefined,
+          () => undefined,
+        );
+      })();
+      return stopped;
+    },
+  };
+}
+
+/** What `deliverCalls` reports. */
+export interface DeliverySummary {
+  delivered: number;
+  dead: number;
+  /** Still pending or in flight when the wait ended: the worker delivers them later. */
+  pending: number;
+  /** The final state of each listed call found in the outbox. */
+  perCall: Map<string, OutboxItem>;
+  worker: WorkerSummary;
+}
+
+/**
+ * Deliver the listed calls now (what `send` and `bulk` do): keep going until each is delivered or dead
+ * — including items a crashed process left leased, once their lease expires — or `maxWaitMs` passes.
+ */
+export async function deliverCalls(options: WorkerOptions & { callIds: readonly string[]; maxWaitMs: number }): Promise<DeliverySummary> {
+  const handle = startWorker({ ...options, idleExit: true, once: false });
+  const timer = setTimeout(() => void handle.stop(), options.maxWaitMs);
+  let worker: WorkerSummary;
+  try {
+    worker = await handle.done;
+  } finally {
+    clearTimeout(timer);
+  }
+  const summary: DeliverySummary = { delivered: 0, dead: 0, pending: 0, perCall: new Map(), worker };
+  for (const callId of new Set(options.callIds)) {
+    const item = await options.store.get(callId);
+    if (item === null) continue;
+    summary.perCall.set(callId, item);
+    if (item.state === 'delivered') summary.delivered += 1;
+    else if (item.state === 'dead') summary.dead += 1;
+    else summary.pending += 1;
+  }
+  return summary;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

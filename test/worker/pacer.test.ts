@@ -1,0 +1,55 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createPacer } from '../../src/worker/pacer.ts';
+
+describe('createPacer', () => {
+  test('grants at 1200/min are evenly spaced, at least 50 ms apart, with no burst', async () => {
+    const pacer = createPacer(1200);
+    assert.equal(pacer.intervalMs, 50);
+    const grants: number[] = [];
+    // All ten ask at once, as concurrent deliveries do.
+    await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        await pacer.acquire();
+        grants.push(performance.now());
+      }),
+    );
+    grants.sort((a, b) => a - b);
+    for (let i = 1; i < grants.length; i++) {
+      const gap = (grants[i] ?? 0) - (grants[i - 1] ?? 0);
+      assert.ok(gap >= 48, `gap ${i} was ${gap.toFixed(1)} ms`);
+    }
+  });
+
+  test('the first request goes at once; a later one waits only for its slot', async () => {
+    const pacer = createPacer(600); // 100 ms
+    const t0 = performance.now();
+    await pacer.acquire();
+    assert.ok(performance.now() - t0 < 20);
+    assert.ok(pacer.delayMs() > 80 && pacer.delayMs() <= 100, `delay ${pacer.delayMs()}`);
+    await pacer.acquire();
+    assert.ok(performance.now() - t0 >= 98);
+  });
+
+  test('0 turns pacing off', async () => {
+    const pacer = createPacer(0);
+    assert.equal(pacer.intervalMs, 0);
+    const t0 = performance.now();
+    for (let i = 0; i < 100; i++) await pacer.acquire();
+    assert.ok(performance.now() - t0 < 50);
+    assert.equal(pacer.delayMs(), 0);
+  });
+
+  test('an aborted wait rejects and a later caller still keeps the spacing', async () => {
+    const pacer = createPacer(600);
+    await pacer.acquire();
+    const controller = new AbortController();
+    const waiting = pacer.acquire(controller.signal);
+    controller.abort(new Error('stop'));
+    await assert.rejects(waiting);
+    const t0 = performance.now();
+    await pacer.acquire();
+    // The aborted caller's slot stays spent: the next grant is two intervals after the first.
+    assert.ok(performance.now() - t0 >= 150, `${performance.now() - t0}`);
+  });
+});

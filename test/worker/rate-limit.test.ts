@@ -1,0 +1,46 @@
+/**
+ * Rate limit: with CRM_RATE_LIMIT set and the local CRM enforcing the same limit (a sliding window of
+ * 1 s, so 10 requests per second at 600/min), the pacer keeps every request inside it: zero 429s.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHttpCrmClient } from '../../src/crm/http-crm-client.ts';
+import { deliverCalls } from '../../src/worker/worker.ts';
+import { crmAdmin, startTestCrm } from '../helpers/local-crm.ts';
+import { makePayload } from '../helpers/payloads.ts';
+import { items, setup, testConfig } from './harness.ts';
+
+const LIMIT = 600;
+
+test('the pacer keeps to the CRM limit: zero 429s', { timeout: 30_000 }, async (t) => {
+  const crm = await startTestCrm({ rateLimitPerMin: LIMIT, rateLimitWindowMs: 1_000 });
+  const config = testConfig({ rateLimit: LIMIT, concurrency: 16 });
+  const h = setup(crm.url, config);
+  t.after(async () => {
+    await h.close();
+    await crm.close();
+  });
+  const admin = crmAdmin(crm.url);
+
+  // The limit is real: the same CRM refuses an unpaced burst.
+  const burst = createHttpCrmClient({ apiUrl: crm.callDataUrl, uploadUrl: crm.uploadUrl, timeoutMs: 2_000 });
+  const answers = await Promise.all(
+    Array.from({ length: 15 }, (_, i) => burst.postCallData(makePayload(1_000 + i), { idempotencyKey: `burst-${i}` })),
+  );
+  await burst.close();
+  assert.ok(answers.some((r) => r.kind === 'response' && r.status === 429), 'the local CRM did not enforce its limit');
+  // Forget the burst (reset also empties the rate-limit window) before the paced run.
+  await admin.reset();
+
+  const list = items(30);
+  await h.store.enqueueMany(list);
+  const started = Date.now();
+  const summary = await deliverCalls({ store: h.store, client: h.client, config, callIds: list.map((i) => i.callId), maxWaitMs: 20_000 });
+  const elapsed = Date.now() - started;
+  assert.equal(summary.delivered, list.length);
+  const stats = await admin.stats();
+  assert.equal(stats.rateLimited, 0, `${stats.rateLimited} requests were rate-limited`);
+  assert.equal(stats.requests, list.length);
+  // 30 requests one every 100 ms take at least 2.9 s: the pacer, not luck, kept the window.
+  assert.ok(elapsed >= 2_850, `${elapsed} ms`);
+});
