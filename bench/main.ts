@@ -1,0 +1,21 @@
+/**
+ * `npm run bench`: every benchmark in one run, each printing its figures and ratios. Benchmarks are
+ * never timed tests: they report, they do not fail.
+ */
+import { benchIngest } from './ingest.ts';
+import { benchOutbox } from './outbox.ts';
+import { benchDelivery } from './delivery.ts';
+import { benchBulk } from './bulk.ts';
+
+const only = process.argv[2];
+const all: [string, () => Promise<void>][] = [
+  ['ingest', benchIngest],
+  ['outbox', benchOutbox],
+  ['delivery', benchDelivery],
+  ['bulk', benchBulk],
+];
+for (const [name, run] of all) {
+  if (only && only !== name) continue;
+  console.log(`\n== ${name} ==`);
+  await run();
+}
