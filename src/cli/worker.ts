@@ -3,12 +3,7 @@
  * SIGTERM (a graceful stop, exit 0), or with `--once` until nothing is due now.
  */
 import type { Command } from 'commander';
-import type { Config } from '../config/config.ts';
-import type { CrmClient } from '../crm/crm-client.ts';
-import { createHttpCrmClient } from '../crm/http-crm-client.ts';
-import type { Logger } from '../log/logger.ts';
-import { createOutbox } from '../outbox/create-outbox.ts';
-import type { OutboxStore } from '../outbox/outbox-store.ts';
+import { openDelivery } from '../api/delivery-session.ts';
 import { installSignalHandlers } from '../worker/signals.ts';
 import { startWorker } from '../worker/worker.ts';
 import { CliExit, cliLogger, configFrom, EXIT, runAction, say, type GlobalOptions } from './context.ts';
@@ -16,30 +11,6 @@ import { CliExit, cliLogger, configFrom, EXIT, runAction, say, type GlobalOption
 interface WorkerFlags {
   once?: boolean;
   concurrency?: string;
-}
-
-/** The CRM client for a config: one keep-alive pool with a socket per concurrent delivery. */
-export function crmClientFor(config: Config, logger?: Logger): CrmClient {
-  return createHttpCrmClient({
-    apiUrl: config.apiUrl,
-    uploadUrl: config.uploadUrl,
-    apiKey: config.apiKey,
-    timeoutMs: config.timeoutMs,
-    connections: Math.max(32, config.concurrency),
-    logger,
-  });
-}
-
-/** Close the client and the store once, whichever of the normal end and a signal comes first. */
-function closer(store: OutboxStore, client: CrmClient): () => Promise<void> {
-  let closing: Promise<void> | null = null;
-  return () => {
-    closing ??= (async () => {
-      await client.close();
-      await store.close();
-    })();
-    return closing;
-  };
 }
 
 /** Register the `worker` command. */
@@ -57,13 +28,12 @@ export function registerWorker(program: Command): void {
         }
         const config = configFrom({ CRM_CONCURRENCY: flags.concurrency?.trim() });
         const logger = cliLogger(globals);
-        const store = await createOutbox(config.outbox);
-        const client = crmClientFor(config, logger);
-        const close = closer(store, client);
-        const handle = startWorker({ store, client, config, logger, once: flags.once === true });
+        // Its close() runs once, whichever of the normal end and a signal comes first.
+        const session = await openDelivery(config, { logger });
+        const handle = startWorker({ store: session.store, client: session.client, config, logger, once: flags.once === true });
         const uninstall = installSignalHandlers({
           stop: () => handle.stop(),
-          cleanup: close,
+          cleanup: () => session.close(),
           onSignal: (signal, second) => say(second ? `${signal}: exiting now` : `${signal}: finishing in-flight deliveries…`),
         });
         try {
@@ -72,7 +42,7 @@ export function registerWorker(program: Command): void {
           return s.dead > 0 ? EXIT.FAILED : EXIT.OK;
         } finally {
           uninstall();
-          await close();
+          await session.close();
         }
       });
     });

@@ -7,6 +7,7 @@ import type { CrmClient, CrmResult } from '../crm/crm-client.ts';
 import { idempotencyKey } from '../crm/idempotency.ts';
 import type { OutboxItem, OutboxStore, Settlement } from '../outbox/outbox-store.ts';
 import { withRecording } from '../payload/build-payload.ts';
+import type { CallPayload } from '../payload/call-payload.ts';
 import type { Pacer } from './pacer.ts';
 import { runRecordingStep, stablePollMs, type AudioFigures } from './recording-step.ts';
 import { isExhausted, nextDelay } from './retry-schedule.ts';
@@ -49,55 +50,70 @@ export interface AttemptReport {
 
 /** Run one attempt. Never rejects for CRM failures; rejects only when aborted or the store fails. */
 export async function deliverItem(item: OutboxItem, ctx: DeliverContext): Promise<AttemptReport> {
-  const now = ctx.now ?? Date.now;
-  const { settings } = ctx;
-  let durationMs = 0;
-  let payload = item.payload;
-  let recordingNote = item.recording.note;
-
-  const rec = item.recording;
-  if (rec.path !== null && rec.url === null && rec.note === null) {
-    const step = await runRecordingStep({
-      callId: item.callId,
-      path: rec.path,
-      client: ctx.client,
-      pacer: ctx.pacer,
-      // The wait for egress counts from the enqueue, so retries do not restart it.
-      waitUntil: item.createdAt + settings.recordingWaitMs,
-      // Leave this attempt time for the upload and the POST before its lease runs out
-      // (at least two size checks, so a short lease cannot turn this into a busy loop).
-      attemptDeadline: Math.max((item.leaseUntil ?? now() + 2 * settings.timeoutMs) - settings.timeoutMs, now() + 2 * stablePollMs(settings.recordingWaitMs)),
-      stableMs: stablePollMs(settings.recordingWaitMs),
-      signal: ctx.signal,
-      probe: ctx.probe,
-      now,
-    });
-    if (step.kind === 'not-ready') {
-      // Not a failure: egress is still writing. Come back soon without spending an attempt.
-      const settlement: Settlement = { callId: item.callId, kind: 'wait', nextAttemptAt: now(), status: null, error: step.note };
-      return { settlement, step: null, status: null, durationMs, recordingNote: step.note };
-    }
-    if (step.kind === 'failed') {
-      durationMs += step.result.durationMs;
-      return { ...decide(item, step.outcome, step.result, ctx), step: 'recording', durationMs, recordingNote };
-    }
-    if (step.result) durationMs += step.result.durationMs;
-    if (step.kind === 'uploaded') {
-      // Stored before the POST: a retry or a restarted worker finds the URL and never uploads again.
-      await ctx.store.checkpointRecording(item.callId, { url: step.url, size: step.size, duration: step.duration, note: null });
-      payload = withRecording(payload, { url: step.url, size: step.size, duration: step.duration });
-    } else {
-      await ctx.store.checkpointRecording(item.callId, { note: step.note, size: step.size ?? rec.size });
-      recordingNote = step.note;
-    }
-  } else if (rec.url !== null) {
-    payload = withRecording(payload, { url: rec.url, size: rec.size, duration: rec.duration });
-  }
+  const prepared = await settleRecording(item, ctx);
+  if ('report' in prepared) return prepared.report;
 
   await ctx.pacer.acquire(ctx.signal);
-  const result = await ctx.client.postCallData(payload, { idempotencyKey: idempotencyKey(item.callId, 'call-data'), signal: ctx.signal });
-  durationMs += result.durationMs;
-  return { ...decide(item, classifyOutcome(result), result, ctx), step: 'call-data', durationMs, recordingNote };
+  const result = await ctx.client.postCallData(prepared.payload, { idempotencyKey: idempotencyKey(item.callId, 'call-data'), signal: ctx.signal });
+  return {
+    ...decide(item, classifyOutcome(result), result, ctx),
+    step: 'call-data',
+    durationMs: prepared.durationMs + result.durationMs,
+    recordingNote: prepared.recordingNote,
+  };
+}
+
+/**
+ * The payload to POST, with the recording's URL and figures once the recording is settled (uploaded,
+ * or given up on for a recorded reason) — or, when it is not settled, the report that ends this attempt
+ * early, so that the call data never goes out while its recording might still be sent.
+ */
+async function settleRecording(
+  item: OutboxItem,
+  ctx: DeliverContext,
+): Promise<{ payload: CallPayload; durationMs: number; recordingNote: string | null } | { report: AttemptReport }> {
+  const rec = item.recording;
+  if (rec.url !== null) return { payload: withRecording(item.payload, rec), durationMs: 0, recordingNote: null };
+  if (rec.path === null || rec.note !== null) return { payload: item.payload, durationMs: 0, recordingNote: rec.note };
+
+  const now = ctx.now ?? Date.now;
+  const { settings } = ctx;
+  const stableMs = stablePollMs(settings.recordingWaitMs);
+  const step = await runRecordingStep({
+    callId: item.callId,
+    path: rec.path,
+    client: ctx.client,
+    pacer: ctx.pacer,
+    // The wait for egress counts from the enqueue, so retries do not restart it.
+    waitUntil: item.createdAt + settings.recordingWaitMs,
+    // Leave this attempt time for the upload and the POST before its lease runs out (but at least two
+    // size checks, so a short lease cannot turn this into a busy loop).
+    attemptDeadline: Math.max((item.leaseUntil ?? now() + 2 * settings.timeoutMs) - settings.timeoutMs, now() + 2 * stableMs),
+    stableMs,
+    signal: ctx.signal,
+    probe: ctx.probe,
+    now,
+  });
+  switch (step.kind) {
+    case 'not-ready': {
+      // Not a failure: egress is still writing. Come back soon without spending an attempt.
+      const settlement: Settlement = { callId: item.callId, kind: 'wait', nextAttemptAt: now(), status: null, error: step.note };
+      return { report: { settlement, step: null, status: null, durationMs: 0, recordingNote: step.note } };
+    }
+    case 'failed':
+      return {
+        report: { ...decide(item, step.outcome, step.result, ctx), step: 'recording', durationMs: step.result.durationMs, recordingNote: null },
+      };
+    case 'uploaded': {
+      const figures = { url: step.url, size: step.size, duration: step.duration };
+      // Stored before the POST: a retry or a restarted worker finds the URL and never uploads again.
+      await ctx.store.checkpointRecording(item.callId, { ...figures, note: null });
+      return { payload: withRecording(item.payload, figures), durationMs: step.result.durationMs, recordingNote: null };
+    }
+    case 'skip':
+      await ctx.store.checkpointRecording(item.callId, { note: step.note, size: step.size ?? rec.size });
+      return { payload: item.payload, durationMs: step.result?.durationMs ?? 0, recordingNote: step.note };
+  }
 }
 
 /**

@@ -36,7 +36,7 @@ export interface SettleBatcher {
 
 /** Create a batcher. */
 export function createSettleBatcher(options: SettleBatcherOptions): SettleBatcher {
-  const flushMs = options.flushMs ?? 50;
+  const flushMs = options.flushMs ?? 20;
   const maxBatch = options.maxBatch ?? 64;
   let queue: PendingSettlement[] = [];
   let timer: NodeJS.Timeout | null = null;

@@ -82,7 +82,7 @@ export function startWorker(options: WorkerOptions): WorkerHandle {
   // Items leased ahead of a free slot, so a finished delivery is replaced at once and leases are taken
   // in batches rather than one commit per item. One round of slots: a buffered item waits at most one
   // request (≤ timeoutMs) before it starts, which leaves it the other half of its 2 × timeoutMs lease.
-  const prefetch = 2 * concurrency;
+  const prefetch = concurrency;
   const graceMs = options.graceMs ?? 10_000;
   const started = performance.now();
   const summary: WorkerSummary = { attempts: 0, delivered: 0, retried: 0, waited: 0, dead: 0, released: 0, durationMs: 0 };
@@ -98,7 +98,14 @@ export function startWorker(options: WorkerOptions): WorkerHandle {
     store,
     owner,
     onCommitted(batch: readonly PendingSettlement[]) {
-      for (const { settlement, item } of batch) options.onSettled?.(settlement, item);
+      for (const { settlement, item } of batch) {
+        try {
+          options.onSettled?.(settlement, item);
+        } catch (err) {
+          // A caller's callback failing must not be mistaken for the outcomes not being recorded.
+          log.error({ callId: item.callId, err: errorText(err) }, 'onSettled callback failed');
+        }
+      }
       poke();
     },
     onError(err) {

@@ -47,7 +47,7 @@ test('send with a recording: one upload, then one call-data POST carrying its UR
     assert.equal(r.code, 0, r.stderr);
     const reqs = (await crmAdmin(crm.url).requests()) as Req[];
     assert.deepEqual(reqs.map((q) => q.path), ['/apis/api/public/upload', '/apis/api/public/call-data']);
-    const calls = (await crmAdmin(crm.url).calls()) as { callDetails: Record<string, unknown> }[];
+    const calls = (await crmAdmin(crm.url).calls());
     assert.equal(calls.length, 1);
     assertValidPayload(calls[0]);
     const result = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { recordingUrl: string };
@@ -109,7 +109,7 @@ test('bulk of the fixtures: every call delivered; a second run sends nothing and
       success: 5, failed: 0, skipped: 0, pending: 0, dead: 0, total: 5, durationMs: 0, errors: [],
       unmatchedLeads: [join(FIX, 'leads/lead_20250929_133227.json')],
     });
-    const calls = (await crmAdmin(crm.url).calls()) as { callDetails: { callId: string; recordingUrl?: string }; lead: { email?: string } }[];
+    const calls = (await crmAdmin(crm.url).calls()) as unknown as { callDetails: { callId: string; recordingUrl?: string }; lead: { email?: string } }[];
     assert.equal(calls.length, 5);
     for (const c of calls) assertValidPayload(c);
     const byId = new Map(calls.map((c) => [c.callDetails.callId, c]));

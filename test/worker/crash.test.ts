@@ -10,14 +10,14 @@ import { idempotencyKey } from '../../src/crm/idempotency.ts';
 import { openSqliteOutbox } from '../../src/outbox/sqlite-outbox-store.ts';
 import { crmAdmin, spawnLocalCrmProcess } from '../helpers/local-crm.ts';
 import { makePayload } from '../helpers/payloads.ts';
-import { DELIVER_CHILD, spawnNode } from './child.ts';
+import { cliEnv, DELIVER_CHILD, spawnNode } from './child.ts';
 import { byCallId, tempDir } from './harness.ts';
 
 const CALLS = 200;
 const KILLS = 4;
 
 test('SIGKILL at random moments loses nothing and duplicates nothing', { timeout: 60_000 }, async (t) => {
-  const crm = await spawnLocalCrmProcess(['--latency-ms', '25']);
+  const crm = await spawnLocalCrmProcess(['--latency-ms', '50']);
   const { dir, cleanup } = tempDir();
   t.after(async () => {
     await crm.stop();
@@ -26,11 +26,11 @@ test('SIGKILL at random moments loses nothing and duplicates nothing', { timeout
   const dbPath = `${dir}/outbox.db`;
   const admin = crmAdmin(crm.url);
   // A 500 ms timeout makes the lease 1 s, so a killed child's items are taken over soon.
-  const env = { CHILD_TIMEOUT_MS: '500', CHILD_CONCURRENCY: '4' };
+  const env = cliEnv(dbPath, crm.url, { CRM_TIMEOUT_MS: '500ms', CRM_CONCURRENCY: '4', CRM_MAX_ATTEMPTS: '50' });
 
   const killedAt: number[] = [];
   for (let k = 0; k < KILLS; k++) {
-    const child = spawnNode(DELIVER_CHILD, [dbPath, crm.url, String(CALLS)], env);
+    const child = spawnNode(DELIVER_CHILD, [String(CALLS)], env);
     await child.waitFor(/^enqueued$/m);
     const before = (await admin.stats()).callDataPosts;
     await sleep(50 + Math.floor(Math.random() * 300));
@@ -42,7 +42,7 @@ test('SIGKILL at random moments loses nothing and duplicates nothing', { timeout
   // The kills must land mid-delivery for the test to mean anything.
   assert.ok(killedAt.some((n) => n > 0), `no POST before any kill: ${killedAt.join(',')}`);
 
-  const last = spawnNode(DELIVER_CHILD, [dbPath, crm.url, String(CALLS)], env);
+  const last = spawnNode(DELIVER_CHILD, [String(CALLS)], env);
   const { code } = await last.exited;
   assert.equal(code, 0, `final run failed: ${last.stdout()} ${last.stderr()}`);
 

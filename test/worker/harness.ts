@@ -14,6 +14,7 @@ import { makePayload } from '../helpers/payloads.ts';
 
 /** The recording fixture (143347 bytes of Ogg Opus). */
 export const RECORDING_FIXTURE = '/work/shared/fixtures/recordings/number-_919999900001-1761745857.ogg';
+/** Its size in bytes. */
 export const RECORDING_FIXTURE_SIZE = 143_347;
 
 /** Fast settings for tests: no pacing, a short schedule. */

@@ -12,7 +12,7 @@ import { withRecording } from '../../src/payload/build-payload.ts';
 import { deliverCalls } from '../../src/worker/worker.ts';
 import { crmAdmin, startTestCrm, type LocalCrm } from '../helpers/local-crm.ts';
 import { assertValidPayload, makePayload } from '../helpers/payloads.ts';
-import { DELIVER_CHILD, spawnNode } from './child.ts';
+import { cliEnv, DELIVER_CHILD, spawnNode } from './child.ts';
 import { items, RECORDING_FIXTURE, RECORDING_FIXTURE_SIZE, setup, testConfig } from './harness.ts';
 
 function uploadUrlOf(body: unknown): string {
@@ -60,10 +60,10 @@ describe('recording step', () => {
     t.after(() => h.close());
     const admin = crmAdmin(crm.url);
     // 60/min: the POST waits a full second after the upload, a window in which the child is killed.
-    const env = { CHILD_TIMEOUT_MS: '500', CHILD_RATE_LIMIT: '60' };
+    const env = cliEnv(h.dbPath, crm.url, { CRM_TIMEOUT_MS: '500ms', CRM_RATE_LIMIT: '60', CRM_RECORDING_WAIT_MS: '2s' });
     const callId = makePayload(0).callDetails.callId;
 
-    const child = spawnNode(DELIVER_CHILD, [h.dbPath, crm.url, '1', RECORDING_FIXTURE], env);
+    const child = spawnNode(DELIVER_CHILD, ['1', RECORDING_FIXTURE], env);
     // Kill only once the URL is durably checkpointed (read from the outbox file by this process).
     for (;;) {
       const item = await h.store.get(callId);
@@ -77,7 +77,7 @@ describe('recording step', () => {
     assert.equal(stats.uploads, 1);
     assert.equal(stats.callDataPosts, 0, 'killed before the POST');
 
-    const again = spawnNode(DELIVER_CHILD, [h.dbPath, crm.url, '1', RECORDING_FIXTURE], { ...env, CHILD_RATE_LIMIT: '0' });
+    const again = spawnNode(DELIVER_CHILD, ['1', RECORDING_FIXTURE], { ...env, CRM_RATE_LIMIT: '0' });
     const { code } = await again.exited;
     assert.equal(code, 0, again.stderr());
     stats = await admin.stats();
