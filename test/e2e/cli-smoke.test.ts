@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +9,8 @@ import { startTestCrm, crmAdmin } from '../helpers/local-crm.ts';
 import { assertValidPayload } from '../helpers/payloads.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const FIX = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
+// Real path: CI links shared/ beside the clone, and the tools report the files by their real paths.
+const FIX = realpathSync(fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url)));
 const LOGGER_FIXTURE = join(FIX, 'conversations/transcript-logger/transcript_session_2025-10-23T07-57-04.661114.json');
 const OGG = join(FIX, 'recordings/number-_919999900001-1761745857.ogg');
 

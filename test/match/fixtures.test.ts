@@ -1,3 +1,4 @@
+import { realpathSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -8,7 +9,8 @@ import { FolderResolver, resolveManifestFiles } from '../../src/ingest/resolve-p
 import { walkFiles } from '../../src/ingest/walk.ts';
 import { matchRun } from '../../src/match/match-run.ts';
 
-const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
+// Real path: CI links shared/ beside the clone, and the tools report the files by their real paths.
+const FIXTURES = realpathSync(fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url))) + '/';
 const FOLDERS = ['conversations', 'leads', 'recordings', 'call_metadata'].map((d) => join(FIXTURES, d));
 
 /** Every fixture read through the real readers, manifests resolved inside the fixture folders. */
