@@ -14,6 +14,7 @@ export type { BulkSummary, BulkError } from './bulk/summary.ts';
 export { watchFolders } from './api/watch-folders.ts';
 export type { WatchOptions, WatchHandle } from './api/watch-folders.ts';
 export { TranscriptLogger } from './logger/transcript-logger.ts';
+export type { TranscriptSession, TranscriptItem, TranscriptEvent, ChatMessageItem, FunctionCallItem, SaveResult, TranscriptLoggerOptions, ToolCallOptions, SessionTime } from './logger/transcript-logger.ts';
 export { createOutbox } from './outbox/create-outbox.ts';
 export type { OutboxStore, OutboxItem, OutboxState, OutboxCounts, NewOutboxItem, Settlement } from './outbox/outbox-store.ts';
 export { startWorker, deliverCalls } from './worker/worker.ts';
