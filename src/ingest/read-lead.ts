@@ -32,14 +32,18 @@ function defaultFor(key: (typeof LEAD_TEXT_FIELDS)[number]): string {
  */
 function textValue(value: unknown, key: string, problems: ProblemList | null): string | undefined {
   if (value === undefined || value === null) return undefined;
-  if (typeof value === 'string') return value;
+  // Surrounding spaces are typing noise (a model's arguments, a form field), never part of a value.
+  if (typeof value === 'string') return value.trim();
   if (typeof value === 'number' && Number.isFinite(value)) return Number.isInteger(value) ? value.toFixed(0) : String(value);
   problems?.add(E_INPUT_FIELD, key, `${key} must be a string, got ${describeValue(value)}`);
   return undefined;
 }
 
-/** The 11 fields from an object (lead file or `create_lead` arguments); `""` and null mean unknown. */
-function leadFields(obj: Record<string, unknown>, timestamp: string | null, problems: ProblemList | null): LeadFields {
+/**
+ * The 11 fields from an object (lead file, `create_lead` arguments, or a lead a caller built), with
+ * the contract's defaults; `""` and null mean unknown. With `problems` null, wrong types are left out.
+ */
+export function leadFields(obj: Record<string, unknown>, timestamp: string | null, problems: ProblemList | null): LeadFields {
   const fields = { timestamp } as LeadFields;
   for (const key of LEAD_TEXT_FIELDS) {
     const v = textValue(obj[key], key, problems);

@@ -5,6 +5,7 @@
 import { ConfigError, InputError } from '../errors.ts';
 import type { CallBundle, CampaignMetadata, LeadFields, LeadRecord } from '../ingest/call-record.ts';
 import { toE164 } from '../ingest/phone.ts';
+import { leadFields } from '../ingest/read-lead.ts';
 import type { CallPayload, Transcription } from './call-payload.ts';
 import { makeCallId } from './call-id.ts';
 
@@ -23,20 +24,6 @@ export interface RecordingFigures {
   size?: number | null;
   duration?: number | null;
 }
-
-const LEAD_DEFAULTS: LeadFields = {
-  name: '',
-  email: '',
-  company: '',
-  interest: '',
-  phone: '',
-  job_title: '',
-  budget: '',
-  timeline: '',
-  timestamp: null,
-  source: 'Friday AI Assistant',
-  status: 'new',
-};
 
 /** Times the file itself gave; any other source is recorded in `transcription.metadata.times_from`. */
 const OWN_TIMES = new Set(['session', 'items']);
@@ -87,15 +74,7 @@ export function resolveCallerNumber(bundle: CallBundle, settings: PayloadSetting
 /** The lead's 11 fields with their defaults, or `{}` when no lead exists. */
 export function leadPart(lead: LeadRecord | null): LeadFields | Record<string, never> {
   if (!lead) return {};
-  const f = lead.fields;
-  const out: LeadFields = { ...LEAD_DEFAULTS };
-  for (const key of Object.keys(LEAD_DEFAULTS) as (keyof LeadFields)[]) {
-    if (key === 'timestamp') continue;
-    const v = f[key];
-    if (typeof v === 'string' && v !== '') out[key] = v;
-  }
-  out.timestamp = f.timestamp ?? lead.time ?? null;
-  return out;
+  return leadFields(lead.fields as unknown as Record<string, unknown>, lead.fields.timestamp ?? lead.time ?? null, null);
 }
 
 /** Build the contract payload of one call. Throws ConfigError (ids) or InputError (no times). */
