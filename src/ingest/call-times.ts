@@ -3,7 +3,8 @@
  * its own start/end, else its items' first and last times, else the time in its file name (the save
  * time: start = end, since the length is unknown), else the file's mtime.
  */
-import type { ConversationItem, TimesSource } from './call-record.ts';
+import type { CallRecord, ConversationItem, TimesSource } from './call-record.ts';
+import { deriveSessionId } from './session-id.ts';
 import type { ReadContext } from './read-context.ts';
 import { fileNameTime } from './timestamps.ts';
 
@@ -59,4 +60,34 @@ export function pickCallTimes(
     return { startTime: t, endTime: t, timesFrom: 'mtime' };
   }
   return { startTime: null, endTime: null, timesFrom: null };
+}
+
+/** The parts of a CallRecord every conversation reader fills the same way. */
+export interface CallRecordParts {
+  file: string;
+  format: CallRecord['format'];
+  /** The file's own session id, or null to derive one from the start time and the file name. */
+  sessionId: string | null;
+  times: CallTimes;
+  out: { items: ConversationItem[]; toolCalls: CallRecord['toolCalls'] };
+  campaign: CallRecord['campaign'];
+  metadata: Record<string, unknown>;
+}
+
+/** Assemble a CallRecord; a missing session id is derived (DESIGN.md, "Session ids"). */
+export function callRecordOf(parts: CallRecordParts): CallRecord {
+  return {
+    file: parts.file,
+    format: parts.format,
+    sessionId: parts.sessionId ?? deriveSessionId(parts.times.startTime, parts.file),
+    sessionIdDerived: parts.sessionId === null,
+    startTime: parts.times.startTime,
+    endTime: parts.times.endTime,
+    timesFrom: parts.times.timesFrom,
+    items: parts.out.items,
+    toolCalls: parts.out.toolCalls,
+    campaign: parts.campaign,
+    callerNumber: null,
+    metadata: parts.metadata,
+  };
 }

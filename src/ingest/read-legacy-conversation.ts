@@ -5,12 +5,11 @@
  * the file name (`conversation_YYYYMMDD_HHMMSS`, local) with start = end.
  */
 import type { CallRecord } from './call-record.ts';
-import { pickCallTimes } from './call-times.ts';
+import { callRecordOf, pickCallTimes } from './call-times.ts';
 import { readItems, type ItemsOut } from './conversation-items.ts';
 import { E_INPUT_FIELD, isObject } from './fields.ts';
 import { ProblemList } from './problems.ts';
 import type { ReadContext } from './read-context.ts';
-import { deriveSessionId } from './session-id.ts';
 import { describeValue } from './timestamps.ts';
 
 /** Read a parsed legacy conversation. Throws InputProblemsError listing every problem. */
@@ -27,18 +26,5 @@ export function readLegacyConversation(doc: unknown, file: string, ctx: ReadCont
   }
   problems.throwIfAny();
   const times = pickCallTimes(null, null, out.items, file, zone, ctx);
-  return {
-    file,
-    format: 'legacy-conversation',
-    sessionId: deriveSessionId(times.startTime, file),
-    sessionIdDerived: true,
-    startTime: times.startTime,
-    endTime: times.endTime,
-    timesFrom: times.timesFrom,
-    items: out.items,
-    toolCalls: out.toolCalls,
-    campaign: null,
-    callerNumber: null,
-    metadata: {},
-  };
+  return callRecordOf({ file, format: 'legacy-conversation', sessionId: null, times, out, campaign: null, metadata: {} });
 }

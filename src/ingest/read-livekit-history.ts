@@ -5,12 +5,11 @@
  * session id is derived (DESIGN.md "Session ids").
  */
 import type { CallRecord } from './call-record.ts';
-import { pickCallTimes } from './call-times.ts';
+import { callRecordOf, pickCallTimes } from './call-times.ts';
 import { readItems, type ItemOptions, type ItemsOut } from './conversation-items.ts';
 import { E_INPUT_FIELD, isObject, optObject, readCampaign } from './fields.ts';
 import { ProblemList } from './problems.ts';
 import type { ReadContext } from './read-context.ts';
-import { deriveSessionId } from './session-id.ts';
 import { describeValue } from './timestamps.ts';
 
 /** Every item of a LiveKit history came through LiveKit. */
@@ -29,18 +28,5 @@ export function readLivekitHistory(doc: unknown, file: string, ctx: ReadContext)
   const campaign = readCampaign(metadata.campaign_metadata, 'metadata.campaign_metadata', problems);
   problems.throwIfAny();
   const times = pickCallTimes(null, null, out.items, file, 'UTC', ctx);
-  return {
-    file,
-    format: 'livekit-history',
-    sessionId: deriveSessionId(times.startTime, file),
-    sessionIdDerived: true,
-    startTime: times.startTime,
-    endTime: times.endTime,
-    timesFrom: times.timesFrom,
-    items: out.items,
-    toolCalls: out.toolCalls,
-    campaign,
-    callerNumber: null,
-    metadata,
-  };
+  return callRecordOf({ file, format: 'livekit-history', sessionId: null, times, out, campaign, metadata });
 }

@@ -4,12 +4,11 @@
  * format passes its own item reader.
  */
 import type { CallRecord, FormatName } from './call-record.ts';
-import { pickCallTimes } from './call-times.ts';
+import { callRecordOf, pickCallTimes } from './call-times.ts';
 import type { ItemsOut } from './conversation-items.ts';
 import { E_INPUT_FIELD, E_INPUT_TIME, isObject, optObject, optString, optTime, readCampaign } from './fields.ts';
 import { ProblemList } from './problems.ts';
 import type { ReadContext } from './read-context.ts';
-import { deriveSessionId } from './session-id.ts';
 import { describeValue } from './timestamps.ts';
 
 /** Reads the `items` value of a session into `out`, recording problems. */
@@ -43,18 +42,5 @@ export function readSession(doc: unknown, file: string, ctx: ReadContext, format
 
   const times = pickCallTimes(ownStart, ownEnd, out.items, file, 'UTC', ctx);
   const sessionId = ownId !== undefined && ownId.trim() !== '' ? ownId : null;
-  return {
-    file,
-    format,
-    sessionId: sessionId ?? deriveSessionId(times.startTime, file),
-    sessionIdDerived: sessionId === null,
-    startTime: times.startTime,
-    endTime: times.endTime,
-    timesFrom: times.timesFrom,
-    items: out.items,
-    toolCalls: out.toolCalls,
-    campaign,
-    callerNumber: null,
-    metadata,
-  };
+  return callRecordOf({ file, format, sessionId, times, out, campaign, metadata });
 }
