@@ -5,6 +5,8 @@
 import { loadConfig, type Config } from '../config/config.ts';
 import { ConfigError, CrmUploadError, describeError } from '../errors.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
+import { createOutbox } from '../outbox/create-outbox.ts';
+import type { OutboxStore } from '../outbox/outbox-store.ts';
 
 /** Exit codes of the CLI. */
 export const EXIT = { OK: 0, FAILED: 1, USAGE: 2 } as const;
@@ -65,4 +67,14 @@ export async function runAction(verbose: boolean | undefined, action: () => Prom
     }
   }
   process.exitCode = code;
+}
+
+/** Open the configured outbox for the length of `fn`, and close it whatever happens. */
+export async function withOutbox<T>(fn: (store: OutboxStore) => Promise<T>, config: Config = configFrom()): Promise<T> {
+  const store = await createOutbox(config.outbox);
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
 }

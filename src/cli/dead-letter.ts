@@ -4,9 +4,8 @@
  * then sends each once more under the same Idempotency-Key).
  */
 import type { Command } from 'commander';
-import { createOutbox } from '../outbox/create-outbox.ts';
 import type { OutboxItem, OutboxStore } from '../outbox/outbox-store.ts';
-import { CliExit, configFrom, EXIT, out, runAction, say, type GlobalOptions } from './context.ts';
+import { CliExit, configFrom, EXIT, out, runAction, say, type GlobalOptions, withOutbox } from './context.ts';
 
 /** One dead item as `dead-letter list --json` prints it. */
 export interface DeadLetterLine {
@@ -52,9 +51,7 @@ export function registerDeadLetter(program: Command): void {
     .action(async (flags: { json?: boolean }, cmd: Command) => {
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       await runAction(globals.verbose, async () => {
-        const config = configFrom();
-        const store = await createOutbox(config.outbox);
-        try {
+        return withOutbox(async (store) => {
           const lines = (await listDead(store)).map(deadLetterLine);
           if (flags.json) {
             out(JSON.stringify(lines));
@@ -68,9 +65,7 @@ export function registerDeadLetter(program: Command): void {
             say(`${lines.length} dead; replay with: crm-upload dead-letter replay <callId…> | --all`);
           }
           return EXIT.OK;
-        } finally {
-          await store.close();
-        }
+        });
       });
     });
 
@@ -84,9 +79,7 @@ export function registerDeadLetter(program: Command): void {
       await runAction(globals.verbose, async () => {
         if (flags.all && callIds.length > 0) throw new CliExit(EXIT.USAGE, 'error: give callIds or --all, not both');
         if (!flags.all && callIds.length === 0) throw new CliExit(EXIT.USAGE, 'error: give the callIds to replay, or --all');
-        const config = configFrom();
-        const store = await createOutbox(config.outbox);
-        try {
+        return withOutbox(async (store) => {
           if (flags.all) {
             const moved = await store.replay('all');
             say(`replayed ${moved} dead item${moved === 1 ? '' : 's'}`);
@@ -99,9 +92,7 @@ export function registerDeadLetter(program: Command): void {
           for (const id of notDead) say(`not replayed: ${id} is ${before.get(id) ?? 'not in the outbox'}`);
           say(`replayed ${moved} dead item${moved === 1 ? '' : 's'}`);
           return notDead.length > 0 ? EXIT.FAILED : EXIT.OK;
-        } finally {
-          await store.close();
-        }
+        });
       });
     });
 }

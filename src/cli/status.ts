@@ -3,9 +3,8 @@
  */
 import type { Command } from 'commander';
 import { formatDuration } from '../config/duration.ts';
-import { createOutbox } from '../outbox/create-outbox.ts';
 import type { OutboxCounts } from '../outbox/outbox-store.ts';
-import { configFrom, EXIT, out, runAction, say, type GlobalOptions } from './context.ts';
+import { configFrom, EXIT, out, runAction, say, type GlobalOptions, withOutbox } from './context.ts';
 
 /** The `--json` form of `status`. */
 export interface StatusJson {
@@ -37,9 +36,7 @@ export function registerStatus(program: Command): void {
     .action(async (flags: { json?: boolean }, cmd: Command) => {
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       await runAction(globals.verbose, async () => {
-        const config = configFrom();
-        const store = await createOutbox(config.outbox);
-        try {
+        return withOutbox(async (store) => {
           const counts = await store.counts();
           const json = statusJson(counts);
           if (flags.json) {
@@ -52,9 +49,7 @@ export function registerStatus(program: Command): void {
             }
           }
           return EXIT.OK;
-        } finally {
-          await store.close();
-        }
+        });
       });
     });
 }
