@@ -1,38 +1,17 @@
 #!/usr/bin/env node
 /**
- * The `crm-upload` command line: one file per command under `src/cli/`, each a thin layer over the
- * library. Output for people goes to stderr; `--json` and `--dry-run` output goes to stdout.
+ * The `crm-upload` bin. It only checks the runtime and turns on Node's compile cache before loading
+ * the program, so that an old Node gets a clear message (not a failed import) and each start after
+ * the first skips recompiling (and, from source, re-stripping the types of) some 700 modules.
  */
-import { Command, CommanderError } from 'commander';
-import { EXIT, say } from './context.ts';
-import { commands } from './commands.ts';
+import module from 'node:module';
 
 const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 13)) {
-  say(`crm-upload needs Node.js 22.13 or newer (node:sqlite); this is ${process.versions.node}.`);
-  process.exit(EXIT.USAGE);
+  process.stderr.write(`crm-upload needs Node.js 22.13 or newer (node:sqlite); this is ${process.versions.node}.\n`);
+  process.exit(2);
 }
+module.enableCompileCache?.();
 
-/** Build the program with every command registered. */
-export function buildProgram(): Command {
-  const program = new Command('crm-upload')
-    .description('Deliver every voice-agent call to the CRM exactly once, through a durable outbox.')
-    .option('--verbose', 'debug logs and stack traces')
-    .option('--show-pii', 'do not mask phone numbers and emails in logs')
-    .showHelpAfterError()
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => process.stderr.write(s), writeErr: (s) => process.stderr.write(s) });
-  for (const register of commands) register(program);
-  return program;
-}
-
-try {
-  await buildProgram().parseAsync(process.argv);
-} catch (err) {
-  if (err instanceof CommanderError) {
-    process.exitCode = err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
-  } else {
-    say(`error: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = EXIT.FAILED;
-  }
-}
+const { runCli } = await import('./program.ts');
+await runCli(process.argv);
