@@ -41,20 +41,28 @@ export function createProgress(enabled: boolean, stream: NodeJS.WriteStream = pr
   }
   let last = 0;
   let started = Date.now();
-  let phase: BulkProgress['phase'] | null = null;
+  let current: BulkProgress | null = null;
+  let printed = true;
+  const print = (p: BulkProgress, now: number) => {
+    const rate = p.done / Math.max(0.001, (now - started) / 1000);
+    stream.write(`${LABEL[p.phase]} ${p.done}${p.total !== null ? `/${p.total}` : ''} (${rate.toFixed(0)}/s)\n`);
+    last = now;
+    printed = true;
+  };
   return {
     update(p) {
       const now = Date.now();
-      if (phase !== p.phase) {
-        phase = p.phase;
+      if (current !== null && current.phase !== p.phase) {
+        // Close the previous phase with its final count, then time the new one from here.
+        if (!printed) print(current, now);
         started = now;
       }
-      const final = p.total !== null && p.done === p.total;
-      if (now - last < 2_000 && !final) return;
-      last = now;
-      const rate = p.done / Math.max(0.001, (now - started) / 1000);
-      stream.write(`${LABEL[p.phase]} ${p.done}${p.total !== null ? `/${p.total}` : ''} (${rate.toFixed(0)}/s)\n`);
+      current = p;
+      printed = false;
+      if (now - last >= 2_000 || (p.total !== null && p.done === p.total)) print(p, now);
     },
-    stop() {},
+    stop() {
+      if (current !== null && !printed) print(current, Date.now());
+    },
   };
 }
