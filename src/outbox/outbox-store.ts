@@ -60,7 +60,7 @@ export interface EnqueueResult {
   state: OutboxState;
 }
 
-/** The outcome of one attempt, recorded (in batches) by `settle`. */
+/** The outcome of one attempt, recorded (in batches) by `settle` or `settleAndLease`. */
 export type Settlement =
   /**
    * The CRM accepted the call: state delivered, deliveredAt = the settle's `now`, attempts + 1, lastError
@@ -75,16 +75,34 @@ export type Settlement =
   /** Failed for good: attempts + 1 when `countAttempt`, state dead. */
   | { callId: string; kind: 'dead'; status: number | null; error: string; countAttempt: boolean };
 
-/**
- * Counts by state, and when the earliest pending item is due (epoch ms, or null). In-flight items do
- * not count towards `nextAttemptAt`, even when their lease has expired.
- */
+/** Counts by state, and when the next item can be leased. */
 export interface OutboxCounts {
   pending: number;
   in_flight: number;
   delivered: number;
   dead: number;
+  /**
+   * When the earliest item becomes leasable (epoch ms), or null when nothing is pending or in flight:
+   * the minimum of the pending items' `nextAttemptAt` and the in-flight items' `leaseUntil` — the same
+   * value as `nextDueAt()`. The leases count because a crashed process's items come back when its
+   * lease expires, and a waiting `bulk` or `send` must wake up then. A time in the past means
+   * something is due now.
+   */
   nextAttemptAt: number | null;
+}
+
+/** What `lease` takes (and, without `owner`, the lease half of `settleAndLease`). */
+export interface LeaseOptions {
+  /** At most this many items (a whole number ≥ 0; 0 leases nothing). */
+  limit: number;
+  /** The lease lasts until now + leaseMs (> 0). */
+  leaseMs: number;
+  /** Who holds the lease; only this owner can then record a failure (see `settle`). */
+  owner: string;
+  /** The current time, epoch ms; default the clock. */
+  now?: number;
+  /** Only these calls (unknown ones are ignored; an empty list leases nothing). */
+  callIds?: readonly string[];
 }
 
 /** The durable outbox. Every method is async so that a networked store fits the same contract. */
@@ -98,7 +116,7 @@ export interface OutboxStore {
    * expired lease), oldest due first, restricted to `callIds` when given. They become in_flight until
    * now + leaseMs.
    */
-  lease(options: { limit: number; leaseMs: number; owner: string; now?: number; callIds?: readonly string[] }): Promise<OutboxItem[]>;
+  lease(options: LeaseOptions): Promise<OutboxItem[]>;
   /**
    * Store the uploaded recording's URL (and figures) on the item before the call-data POST. Only the
    * fields given change (an explicit null clears one). Rejects when the callId is unknown, since a lost
@@ -112,12 +130,30 @@ export interface OutboxStore {
    * final (see `Settlement`).
    */
   settle(owner: string, settlements: readonly Settlement[], now?: number): Promise<void>;
+  /**
+   * `settle(owner, settlements, now)` and then `lease({ ...lease, owner })`, as ONE atomic step: either
+   * both happen or neither does. This is the worker's main step: every write commits (and, with a
+   * local file, syncs) on its own, so recording a batch of outcomes and taking the next batch of items
+   * together halves the commits per delivered call. The settlements are applied first, with exactly
+   * the guards of `settle`, so an item they make due now (a retry or wait at ≤ `now`) can be leased
+   * again by this very call. One `now` (default the clock) serves both halves. The lease options are
+   * checked before anything is written. With no settlements it is `lease`; with `limit` 0 it is
+   * `settle` and returns [].
+   */
+  settleAndLease(owner: string, settlements: readonly Settlement[], lease: Omit<LeaseOptions, 'owner'>): Promise<OutboxItem[]>;
   /** Give leased items back (shutdown): in_flight → pending, due now, attempts unchanged. Only `owner`'s leases. */
   release(owner: string, callIds: readonly string[]): Promise<void>;
   get(callId: string): Promise<OutboxItem | null>;
   /** The states of the given callIds (missing ones are absent from the map). */
   states(callIds: readonly string[]): Promise<Map<string, OutboxState>>;
   counts(now?: number): Promise<OutboxCounts>;
+  /**
+   * When the earliest item (of `callIds`, when given) becomes leasable, epoch ms: the minimum of the
+   * pending items' `nextAttemptAt` and the in-flight items' `leaseUntil`; null when none is pending or
+   * in flight. `counts().nextAttemptAt` without its counts, for a worker deciding how long to sleep:
+   * unlike the counts it must not cost time that grows with the outbox's history.
+   */
+  nextDueAt(options?: { callIds?: readonly string[] }): Promise<number | null>;
   /** Items in a state, oldest first. */
   list(options: { state: OutboxState; limit?: number; offset?: number }): Promise<OutboxItem[]>;
   /** Dead items back to pending, due now, attempts and waits reset. Returns how many moved. */

@@ -2,9 +2,15 @@
  * The delivery worker (DESIGN.md, "Delivery"): leases due items in batches, runs up to `concurrency`
  * deliveries at once, records outcomes in small batched transactions, and sleeps until the next item is
  * due. `send` and `bulk` use the same worker through `deliverCalls`, so there is one delivery path.
+ *
+ * `node:sqlite` blocks the event loop for every commit, and a blocked loop delays every response in
+ * flight, so the worker commits as rarely as the design allows: the outcomes gathered since the last
+ * commit ride along with the next lease in one `settleAndLease` transaction, and they are written on
+ * their own only when no lease comes within `SETTLE_FLUSH_MS` or when nothing is running.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { setImmediate as yieldToIo } from 'node:timers/promises';
 import type { Config } from '../config/config.ts';
 import { probeAudio } from '../ingest/audio.ts';
 import type { CrmClient } from '../crm/crm-client.ts';
@@ -66,6 +72,20 @@ export interface WorkerHandle {
 /** Longest sleep when nothing is due, so that expired leases of crashed workers are picked up soon. */
 export const IDLE_POLL_MS = 250;
 
+/**
+ * How long an outcome may wait for a lease to carry it before it is committed on its own (with a
+ * top-up lease). Longer than the gap between leases at full speed (a batch of 2 × 16 items at ≥ 680
+ * calls/s is ~47 ms), so that every outcome rides along with a lease; short enough that `status` and
+ * progress callbacks still look immediate. When nothing is running, outcomes are written at once.
+ * Only visibility depends on it: an outcome lost in a crash means a re-send with the same key.
+ */
+export const SETTLE_FLUSH_MS = 100;
+
+// After a lease found nothing more and the outbox says something is due already (it turned due, or was
+// enqueued, after the lease's snapshot), look again this soon rather than at once, so that an item this
+// worker cannot take can never make it spin.
+const RECHECK_MS = 20;
+
 /** How long a lease lasts: twice the request timeout, at least 1 s (DESIGN.md, "Outbox"). */
 export function leaseDurationMs(timeoutMs: number): number {
   return Math.max(2 * timeoutMs, 1_000);
@@ -79,10 +99,11 @@ export function startWorker(options: WorkerOptions): WorkerHandle {
   const pacer = options.pacer ?? createPacer(config.rateLimit);
   const leaseMs = leaseDurationMs(config.timeoutMs);
   const concurrency = Math.max(1, config.concurrency);
-  // Items leased ahead of a free slot, so a finished delivery is replaced at once and leases are taken
-  // in batches rather than one commit per item. One round of slots: a buffered item waits at most one
-  // request (≤ timeoutMs) before it starts, which leaves it the other half of its 2 × timeoutMs lease.
-  const prefetch = concurrency;
+  // Items leased ahead of a free slot, so that a finished delivery is replaced at once and one lease (a
+  // commit, which blocks the event loop) serves two rounds of slots. When the slots are stuck on slow
+  // requests a buffered item can wait longer than its lease allows; `pump` then gives it back rather
+  // than start an attempt that might outlive its lease.
+  const prefetch = 4 * concurrency;
   const graceMs = options.graceMs ?? 10_000;
   const started = performance.now();
   const summary: WorkerSummary = { attempts: 0, delivered: 0, retried: 0, waited: 0, dead: 0, released: 0, durationMs: 0 };
@@ -91,12 +112,23 @@ export function startWorker(options: WorkerOptions): WorkerHandle {
   const tasks = new Set<Promise<void>>();
   const buffer: OutboxItem[] = [];
   const toRelease: string[] = [];
+  // Buffered items whose lease ran too short to start them; released by the loop.
+  const stale: string[] = [];
   let stopping = false;
   const probe = options.probe ?? probeAudio;
+
+  // The earliest time (epoch ms) a lease can find something due. A lease that comes back short has
+  // taken everything due, so until then the loop does not lease again on its own (each try would be a
+  // commit); outcomes still ride along with leases when they have to be written anyway. Lowered by this
+  // worker's own retries and waits.
+  let nextLeaseAt = 0;
 
   const batcher = createSettleBatcher({
     store,
     owner,
+    flushMs: SETTLE_FLUSH_MS,
+    // The loop writes every batch itself, with the next lease when there is room for one.
+    onDue: () => poke(),
     onCommitted(batch: readonly PendingSettlement[]) {
       for (const { settlement, item } of batch) {
         try {
@@ -106,13 +138,18 @@ export function startWorker(options: WorkerOptions): WorkerHandle {
           log.error({ callId: item.callId, err: errorText(err) }, 'onSettled callback failed');
         }
       }
-      poke();
     },
     onError(err) {
       // The leases run out and the items go out again under the same keys; nothing is lost.
       log.error({ err: errorText(err) }, 'could not record outcomes; the items will be retried when their leases expire');
     },
   });
+
+  /** Gather an outcome; a retry or wait makes its item due again, so lease again by then. */
+  function record(settlement: Settlement, item: OutboxItem): void {
+    if (settlement.kind === 'retry' || settlement.kind === 'wait') nextLeaseAt = Math.min(nextLeaseAt, settlement.nextAttemptAt);
+    batcher.add(settlement, item);
+  }
 
   // Sleeps that a finished delivery, a committed batch or stop() can cut short.
   const wakers = new Set<() => void>();
@@ -175,7 +212,7 @@ export function startWorker(options: WorkerOptions): WorkerHandle {
       } else {
         logAttempt(item, report);
         count(report.settlement);
-        batcher.add(report.settlement, item);
+        record(report.settlement, item);
       }
     } catch (err) {
       if (controller.signal.aborted) {
@@ -184,7 +221,7 @@ export function startWorker(options: WorkerOptions): WorkerHandle {
         const settlement = failedAttempt(item, `internal: ${errorText(err)}`, { settings: config });
         log.error({ callId: item.callId, attempt: item.attempts + 1, err: errorText(err), outcome: settlement.kind }, 'attempt');
         count(settlement);
-        batcher.add(settlement, item);
+        record(settlement, item);
       }
     } finally {
       running.delete(item.callId);
@@ -198,6 +235,12 @@ export function startWorker(options: WorkerOptions): WorkerHandle {
     while (!stopping && running.size < concurrency) {
       const item = buffer.shift();
       if (item === undefined) return;
+      // An attempt needs up to a request timeout; started later than that before its lease ends, it
+      // could still be running when another worker takes the item over and sends it too.
+      if (item.leaseUntil !== null && item.leaseUntil - Date.now() < config.timeoutMs) {
+        stale.push(item.callId);
+        continue;
+      }
       const controller = new AbortController();
       running.set(item.callId, controller);
       const task = runItem(item, controller);
@@ -206,18 +249,15 @@ export function startWorker(options: WorkerOptions): WorkerHandle {
     }
   }
 
-  // How many to lease now: fill the slots and the prefetch buffer, but never more than the pacer can
-  // start before their leases would run out (each needs time for its request within the lease).
-  function leaseLimit(): number {
-    let limit = concurrency + prefetch - running.size - buffer.length;
+  // How many items there is room for: the slots and the prefetch buffer, but never more than the pacer
+  // can start before their leases would run out (each needs time for its request within the lease).
+  function leaseRoom(): number {
+    let room = concurrency + prefetch - running.size - buffer.length;
     if (pacer.intervalMs > 0) {
       const budget = leaseMs - config.timeoutMs - pacer.delayMs();
-      const room = Math.floor(budget / pacer.intervalMs) + 1 - buffer.length;
-      limit = Math.min(limit, room);
+      room = Math.min(room, Math.floor(budget / pacer.intervalMs) + 1 - buffer.length);
     }
-    // Small top-ups cost a commit each; wait until a useful batch is free unless slots would starve.
-    if (buffer.length > 0 && limit < prefetch) return 0;
-    return Math.max(0, limit);
+    return Math.max(0, room);
   }
 
   async function finished(): Promise<boolean> {
@@ -227,45 +267,66 @@ export function startWorker(options: WorkerOptions): WorkerHandle {
       for (const state of states.values()) if (state === 'pending' || state === 'in_flight') return false;
       return true;
     }
-    const counts = await store.counts();
-    return counts.pending + counts.in_flight === 0;
+    return (await store.nextDueAt()) === null;
   }
 
-  async function idleSleepMs(): Promise<number> {
-    const { nextAttemptAt } = await store.counts();
-    if (nextAttemptAt === null) return IDLE_POLL_MS;
-    return Math.min(IDLE_POLL_MS, Math.max(0, nextAttemptAt - Date.now()));
+  /** After a short lease: when a lease can next find something (see `nextLeaseAt`). */
+  async function nextDue(): Promise<number> {
+    const now = Date.now();
+    // Restricted to this worker's calls: another process's due items must not wake it up (it cannot
+    // take them), and the query costs the same however long the outbox's history is.
+    const next = await store.nextDueAt(options.callIds === undefined ? {} : { callIds: options.callIds });
+    if (next === null) return now + IDLE_POLL_MS; // new enqueues are only seen by looking
+    if (next <= now) return now + RECHECK_MS;
+    return Math.min(next, now + IDLE_POLL_MS);
+  }
+
+  // Whether a lease is worth its commit: the buffer can no longer give every slot its next item (so
+  // the lease is taken while requests are in flight, not while slots wait for it), and there is room
+  // for a useful batch — or the buffer is empty and any item helps.
+  function leaseWanted(room: number): boolean {
+    if (room === 0 || Date.now() < nextLeaseAt) return false;
+    return buffer.length === 0 || (buffer.length < concurrency && room >= prefetch - concurrency);
   }
 
   async function loop(): Promise<void> {
     while (!stopping) {
-      const limit = leaseLimit();
-      let leased = 0;
-      if (limit > 0) {
-        const items = await store.lease({ limit, leaseMs, owner, callIds: options.callIds });
-        leased = items.length;
+      if (stale.length > 0) {
+        // Rare (the slots were stuck for a whole request timeout): due again at once, for a fresh lease.
+        await store.release(owner, stale.splice(0));
+        nextLeaseAt = 0;
+      }
+      const idle = running.size === 0 && buffer.length === 0;
+      // Outcomes are written with the next lease, or on their own once they have waited long enough,
+      // or before an idle check.
+      if (leaseWanted(leaseRoom()) || (batcher.size > 0 && (batcher.due || idle))) {
+        // The commit blocks the event loop: let the answers that have already arrived be handled (and
+        // their slots refilled from the buffer) first, rather than keep them waiting behind it.
+        if (!idle) await yieldToIo();
+        if (stopping) break;
+        // One transaction: the outcomes, then whatever room there is (a top-up costs nothing extra).
+        const room = leaseRoom();
+        const items = await batcher.flushAndLease({ limit: room, leaseMs, callIds: options.callIds });
         buffer.push(...items);
         pump();
         if (stopping) break;
-        if (leased === limit) continue; // there may be more due
+        if (room > 0) nextLeaseAt = items.length < room ? await nextDue() : 0;
+        continue;
       }
-      const idle = running.size === 0 && buffer.length === 0;
-      if (limit > 0 && idle) {
-        // Nothing due now and nothing running. Outcomes still being written may make items due.
-        if (batcher.size > 0) {
-          await batcher.flush();
-          continue;
-        }
+      const room = leaseRoom();
+      if (idle && room > 0) {
+        // Nothing running, nothing gathered, and the last lease found nothing more due now.
         if ((options.once || options.idleExit) && (await finished())) break;
-        await nap(await idleSleepMs());
-      } else if (limit > 0) {
-        // Slots are free but nothing more is due: sleep until something is, or a delivery finishes.
-        await nap(await idleSleepMs());
+        await nap(nextLeaseAt - Date.now());
       } else if (idle) {
         // The pacer is booked further ahead than a lease lasts (a shared pacer, or a very low limit).
         await nap(Math.min(IDLE_POLL_MS * 4, pacer.delayMs()));
+      } else if (room > 0 && Date.now() < nextLeaseAt) {
+        // Slots are free but nothing more is due before nextLeaseAt; a finished delivery or a due
+        // batch of outcomes wakes the loop sooner.
+        await nap(nextLeaseAt - Date.now());
       } else {
-        // Busy: a finished delivery wakes the loop.
+        // Busy: a finished delivery or a due batch of outcomes wakes the loop.
         await nap(IDLE_POLL_MS * 4);
       }
     }

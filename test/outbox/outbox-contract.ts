@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
-import type { OutboxItem, OutboxStore } from '../../src/outbox/outbox-store.ts';
+import type { OutboxItem, OutboxStore, Settlement } from '../../src/outbox/outbox-store.ts';
 import { sampleItem } from './sample-item.ts';
 
 /** What a store factory gives the suite for one test. */
@@ -341,6 +341,88 @@ export function outboxContractSuite(name: string, factory: () => Promise<OutboxF
       }));
     });
 
+    describe('settleAndLease', () => {
+      test('applies the settlements first, then leases, and returns what it leased', withStore(async ({ store }) => {
+        const now = await seed(store, ['A', 'B', 'C', 'D']);
+        await store.lease({ limit: 2, leaseMs: LEASE_MS, owner: 'w', now, callIds: ['A', 'B'] });
+        const leased = await store.settleAndLease('w', [
+          { callId: 'A', kind: 'delivered', status: 201 },
+          // Due at once: only a lease that runs after the settlements can take it back.
+          { callId: 'B', kind: 'retry', nextAttemptAt: now + 5, status: 503, error: 'busy' },
+        ], { limit: 10, leaseMs: 5000, now: now + 10 });
+        assert.deepEqual(ids(leased), ['C', 'D', 'B'], 'every due item, oldest due first');
+        const a = await mustGet(store, 'A');
+        assert.equal(a.state, 'delivered');
+        assert.equal(a.deliveredAt, now + 10, 'the settlements use the lease’s now');
+        const b = await mustGet(store, 'B');
+        assert.deepEqual(
+          { state: b.state, attempts: b.attempts, lastStatus: b.lastStatus, lastError: b.lastError, leaseOwner: b.leaseOwner, leaseUntil: b.leaseUntil },
+          { state: 'in_flight', attempts: 1, lastStatus: 503, lastError: 'busy', leaseOwner: 'w', leaseUntil: now + 5010 },
+        );
+        for (const item of leased) assert.deepEqual(await mustGet(store, item.callId), item, 'what it returns is what is stored');
+      }));
+
+      test('has the guards of settle: a stranger’s failure changes nothing, a stale delivered counts, final stays final', withStore(async ({ store }) => {
+        const now = await seed(store, ['A', 'B', 'D', 'X']);
+        await store.lease({ limit: 1, leaseMs: 1000, owner: 'old', now, callIds: ['B'] });
+        await store.lease({ limit: 10, leaseMs: LEASE_MS, owner: 'w', now, callIds: ['A', 'D', 'X'] });
+        await store.settle('w', [
+          { callId: 'D', kind: 'delivered', status: 201 },
+          { callId: 'X', kind: 'dead', status: 400, error: 'bad', countAttempt: true },
+        ], now);
+        const before = await Promise.all(['A', 'D', 'X'].map((id) => mustGet(store, id)));
+        const leased = await store.settleAndLease('intruder', [
+          { callId: 'A', kind: 'retry', nextAttemptAt: now, status: 500, error: 'not mine' },
+          { callId: 'A', kind: 'dead', status: 400, error: 'not mine', countAttempt: true },
+          { callId: 'D', kind: 'retry', nextAttemptAt: now, status: 500, error: 'after delivered' },
+          { callId: 'X', kind: 'delivered', status: 201 },
+          // B's lease belongs to 'old', but a 2xx is a fact whoever reports it: the delivered applies.
+          { callId: 'B', kind: 'delivered', status: 201 },
+        ], { limit: 10, leaseMs: LEASE_MS, now: now + 1 });
+        assert.deepEqual(leased, [], 'nothing was made due');
+        assert.deepEqual(await Promise.all(['A', 'D', 'X'].map((id) => mustGet(store, id))), before);
+        assert.equal((await mustGet(store, 'B')).state, 'delivered');
+      }));
+
+      test('all or nothing: a settlement that fails rolls back the ones before it and the lease', withStore(async ({ store }) => {
+        const now = await seed(store, ['A', 'B', 'C']);
+        await store.lease({ limit: 2, leaseMs: LEASE_MS, owner: 'w', now, callIds: ['A', 'B'] });
+        const before = await Promise.all(['A', 'B', 'C'].map((id) => mustGet(store, id)));
+        const broken = { callId: 'B', kind: 'lost', status: null } as unknown as Settlement;
+        await assert.rejects(store.settleAndLease('w', [{ callId: 'A', kind: 'delivered', status: 201 }, broken], { limit: 10, leaseMs: LEASE_MS, now }));
+        assert.deepEqual(await Promise.all(['A', 'B', 'C'].map((id) => mustGet(store, id))), before);
+        // Bad lease options reject before anything is written.
+        await assert.rejects(store.settleAndLease('w', [{ callId: 'A', kind: 'delivered', status: 201 }], { limit: -1, leaseMs: LEASE_MS, now }));
+        await assert.rejects(store.settleAndLease('', [{ callId: 'A', kind: 'delivered', status: 201 }], { limit: 1, leaseMs: LEASE_MS, now }));
+        assert.deepEqual(await Promise.all(['A', 'B', 'C'].map((id) => mustGet(store, id))), before);
+      }));
+
+      test('without settlements it is lease; with limit 0 or no callIds it is settle', withStore(async ({ store }) => {
+        const now = await seed(store, ['A', 'B', 'C']);
+        assert.deepEqual(ids(await store.settleAndLease('w', [], { limit: 1, leaseMs: LEASE_MS, now })), ['A']);
+        assert.deepEqual(ids(await store.settleAndLease('w', [], { limit: 5, leaseMs: LEASE_MS, now, callIds: ['C'] })), ['C']);
+        assert.deepEqual(await store.settleAndLease('w', [{ callId: 'A', kind: 'delivered', status: 201 }], { limit: 0, leaseMs: LEASE_MS, now }), []);
+        assert.deepEqual(await store.settleAndLease('w', [{ callId: 'C', kind: 'dead', status: 422, error: 'x', countAttempt: true }], { limit: 5, leaseMs: LEASE_MS, now, callIds: [] }), []);
+        assert.deepEqual(Object.fromEntries(await store.states(['A', 'B', 'C'])), { A: 'delivered', B: 'pending', C: 'dead' });
+        assert.deepEqual(await store.settleAndLease('w', [], { limit: 0, leaseMs: LEASE_MS, now }), []);
+      }));
+
+      test('concurrent calls of two owners lease disjoint items', withStore(async ({ store }) => {
+        const all = Array.from({ length: 12 }, (_, i) => `C${i}`);
+        const now = await seed(store, all);
+        const first = await store.lease({ limit: 4, leaseMs: LEASE_MS, owner: 'a', now });
+        const delivered = (items: readonly OutboxItem[]): Settlement[] => items.map((i) => ({ callId: i.callId, kind: 'delivered', status: 201 }));
+        const [a, b] = await Promise.all([
+          store.settleAndLease('a', delivered(first), { limit: 5, leaseMs: LEASE_MS, now }),
+          store.settleAndLease('b', [], { limit: 5, leaseMs: LEASE_MS, now }),
+        ]);
+        const leased = [...ids(a), ...ids(b)];
+        assert.equal(new Set(leased).size, 8, 'no item in two leases, none of the delivered ones');
+        assert.ok(leased.every((id) => !ids(first).includes(id)));
+        assert.equal((await store.counts(now)).delivered, 4);
+      }));
+    });
+
     describe('release', () => {
       test('gives the owner’s items back: pending, due now, attempts unchanged', withStore(async ({ store }) => {
         const now = await seed(store, ['A', 'B', 'C']);
@@ -439,7 +521,36 @@ export function outboxContractSuite(name: string, factory: () => Promise<OutboxF
         assert.deepEqual(await store.counts(now), { pending: 2, in_flight: 2, delivered: 1, dead: 1, nextAttemptAt: now + 200 });
         await store.settle('w', [{ callId: 'E', kind: 'delivered', status: 201 }, { callId: 'F', kind: 'delivered', status: 201 }], now);
         await store.lease({ limit: 6, leaseMs: LEASE_MS, owner: 'w', now: now + 1000 });
-        assert.deepEqual(await store.counts(now + 1000), { pending: 0, in_flight: 2, delivered: 3, dead: 1, nextAttemptAt: null });
+        // Only leases are left: the next item becomes leasable when the first of them expires.
+        assert.deepEqual(await store.counts(now + 1000), { pending: 0, in_flight: 2, delivered: 3, dead: 1, nextAttemptAt: now + 1000 + LEASE_MS });
+        await store.settle('w', [{ callId: 'C', kind: 'delivered', status: 201 }, { callId: 'D', kind: 'delivered', status: 201 }], now + 1001);
+        assert.equal((await store.counts()).nextAttemptAt, null, 'nothing pending or in flight');
+      }));
+
+      test('nextAttemptAt and nextDueAt: the earliest pending due time or lease expiry', withStore(async ({ store }) => {
+        assert.equal(await store.nextDueAt(), null);
+        const now = await seed(store, ['A', 'B', 'C']);
+        // A crashed process holds A; B waits for a retry; C is due now.
+        await store.lease({ limit: 1, leaseMs: 3000, owner: 'crashed', now, callIds: ['A'] });
+        await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w', now, callIds: ['B'] });
+        await store.settle('w', [{ callId: 'B', kind: 'retry', nextAttemptAt: now + 5000, status: 503, error: 'x' }], now);
+        const cDue = (await mustGet(store, 'C')).nextAttemptAt;
+        assert.equal((await store.counts(now)).nextAttemptAt, cDue);
+        assert.equal(await store.nextDueAt(), cDue);
+        await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w', now, callIds: ['C'] });
+        await store.settle('w', [{ callId: 'C', kind: 'delivered', status: 201 }], now);
+        // The crashed lease expires before B's retry: a waiting run must wake up then.
+        assert.equal((await store.counts(now)).nextAttemptAt, now + 3000);
+        assert.equal(await store.nextDueAt(), now + 3000);
+        assert.equal(await store.nextDueAt({ callIds: ['B', 'C', 'missing'] }), now + 5000, 'restricted to callIds');
+        assert.equal(await store.nextDueAt({ callIds: ['C'] }), null, 'C is final');
+        assert.equal(await store.nextDueAt({ callIds: [] }), null);
+        // An expired lease stays in the figure (due now) until someone takes the item over.
+        const taken = await store.lease({ limit: 5, leaseMs: LEASE_MS, owner: 'w', now: now + 4000 });
+        assert.deepEqual(ids(taken), ['A']);
+        assert.equal((await store.counts(now + 4000)).nextAttemptAt, now + 5000);
+        const many = Array.from({ length: 1203 }, (_, i) => `M${i}`);
+        assert.equal(await store.nextDueAt({ callIds: [...many, 'B'] }), now + 5000, 'long lists too');
       }));
 
       test('list gives one state, oldest first, with limit and offset', withStore(async ({ store }) => {

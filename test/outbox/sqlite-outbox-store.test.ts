@@ -6,12 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { DatabaseSync } from 'node:sqlite';
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, test } from 'node:test';
 import { ConfigError, CrmUploadError } from '../../src/errors.ts';
 import { createOutbox } from '../../src/outbox/create-outbox.ts';
 import { SCHEMA_VERSION } from '../../src/outbox/sqlite-schema.ts';
-import { openSqliteOutbox, SqliteOutboxStore } from '../../src/outbox/sqlite-outbox-store.ts';
+import { openSqliteOutbox, SqliteOutboxStore, type SqliteOutboxOptions } from '../../src/outbox/sqlite-outbox-store.ts';
+import { WriterThread } from '../../src/outbox/sqlite-writer.ts';
+import type { Settlement } from '../../src/outbox/outbox-store.ts';
 import { outboxContractSuite } from './outbox-contract.ts';
 import { sampleItem } from './sample-item.ts';
 
@@ -22,14 +24,15 @@ let counter = 0;
 const freshDir = (): string => mkdtempSync(join(root, `t${counter++}-`));
 const fixture = (name: string): string => new URL(`./fixtures/${name}`, import.meta.url).pathname;
 
-outboxContractSuite('SQLite', async () => {
+/** A contract fixture on a fresh file, every store opened with `options`. */
+const sqliteFixture = (options: SqliteOutboxOptions) => async () => {
   const dir = freshDir();
   const file = join(dir, 'nested', 'outbox.db');
-  const opened: SqliteOutboxStore[] = [openSqliteOutbox(file)];
+  const opened: SqliteOutboxStore[] = [openSqliteOutbox(file, options)];
   return {
     store: opened[0] as SqliteOutboxStore,
     reopen: async () => {
-      const store = openSqliteOutbox(file);
+      const store = openSqliteOutbox(file, options);
       opened.push(store);
       return store;
     },
@@ -38,7 +41,11 @@ outboxContractSuite('SQLite', async () => {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-});
+};
+
+outboxContractSuite('SQLite', sqliteFixture({}));
+// Every write through the writer thread, as in a worker delivering at full speed.
+outboxContractSuite('SQLite, writer thread', sqliteFixture({ writer: 'thread' }));
 
 /** Start a fixture script under the same Node, with its stdout as lines. */
 function startChild(script: string, args: string[]): { child: ChildProcess; lines: AsyncIterableIterator<string> } {
@@ -173,11 +180,11 @@ describe('SQLite outbox store', () => {
     }
   });
 
-  test('kill -9 during enqueues loses nothing that was acknowledged', async () => {
+  for (const writer of ['inline', 'thread'] as const) test(`kill -9 during enqueues loses nothing that was acknowledged (writer ${writer})`, async () => {
     const file = join(freshDir(), 'crash.db');
     const printed: string[] = [];
     for (const round of [0, 1, 2]) {
-      const { child, lines } = startChild('enqueue-loop.ts', [file, `R${round}`, '1000000']);
+      const { child, lines } = startChild('enqueue-loop.ts', [file, `R${round}`, '1000000', writer]);
       const exited = once(child, 'exit');
       assert.equal((await lines.next()).value, 'ready');
       const killAfter = 5 + Math.floor(Math.random() * 200);
@@ -207,6 +214,65 @@ describe('SQLite outbox store', () => {
       assert.equal(raw.prepare('PRAGMA integrity_check').get()?.integrity_check, 'ok');
     } finally {
       raw.close();
+    }
+  });
+
+  test('writer modes: inline stays inline; auto moves writes to the thread once a worker runs at full speed', async () => {
+    const dir = freshDir();
+    const delivered = (ids: readonly string[]): Settlement[] => ids.map((callId) => ({ callId, kind: 'delivered', status: 201 }));
+    const ids = Array.from({ length: 40 }, (_, i) => `CALL-${i}`);
+    for (const writer of ['inline', 'auto'] as const) {
+      const store = openSqliteOutbox(join(dir, `${writer}.db`), { writer });
+      // Read through a function: the assertions below would otherwise narrow the getter's type.
+      const where = (): string => store.writer;
+      try {
+        await store.enqueueMany(ids.map((id) => sampleItem(id)));
+        const now = Date.now() + 1;
+        const few = await store.settleAndLease('w', [], { limit: 40, leaseMs: 60_000, now });
+        // A paced worker records one or two outcomes at a time: no thread for that.
+        await store.settleAndLease('w', delivered(ids.slice(0, 2)), { limit: 0, leaseMs: 60_000, now });
+        assert.equal(where(), 'inline');
+        assert.equal(few.length, 40);
+        await store.settleAndLease('w', delivered(ids.slice(2, 38)), { limit: 0, leaseMs: 60_000, now });
+        if (writer === 'inline') {
+          assert.equal(where(), 'inline');
+        } else {
+          assert.notEqual(where(), 'inline', 'a batch of 36 outcomes starts the writer thread');
+          const deadline = Date.now() + 10_000;
+          while (where() !== 'thread' && Date.now() < deadline) await sleep(10);
+          assert.equal(where(), 'thread');
+        }
+        // Writes through the thread are committed when they resolve, and read back at once here.
+        await store.settleAndLease('w', delivered(ids.slice(38)), { limit: 0, leaseMs: 60_000, now });
+        await store.enqueue(sampleItem('LATE'));
+        assert.equal((await store.counts()).delivered, 40);
+        assert.equal((await store.get('LATE'))?.state, 'pending');
+      } finally {
+        await store.close();
+      }
+      await assert.rejects(store.enqueue(sampleItem('AFTER')), (err) => err instanceof CrmUploadError && err.code === 'E_OUTBOX_CLOSED');
+    }
+  });
+
+  test('the writer thread reports a file it cannot open, and then refuses requests', async () => {
+    const writer = new WriterThread({ path: freshDir(), busyTimeoutMs: 100 });
+    await assert.rejects(writer.ready, (err) => err instanceof ConfigError || (err instanceof CrmUploadError && err.code === 'E_CONFIG'));
+    assert.equal(writer.failed, true);
+    assert.equal(writer.up, false);
+    await assert.rejects(writer.call('replay', 'all', Date.now()));
+    await writer.close();
+  });
+
+  test('errors of the writer thread keep their class: a malformed settlement is a TypeError', async () => {
+    const store = openSqliteOutbox(join(freshDir(), 'outbox.db'), { writer: 'thread' });
+    try {
+      await store.enqueue(sampleItem('A'));
+      const broken = { callId: 'A', kind: 'lost', status: null } as unknown as Settlement;
+      await assert.rejects(store.settle('w', [broken]), TypeError);
+      await assert.rejects(store.checkpointRecording('missing', { url: 'https://crm.example/x' }), (err) => err instanceof CrmUploadError && err.code === 'E_OUTBOX_MISSING');
+      assert.equal(store.writer, 'thread');
+    } finally {
+      await store.close();
     }
   });
 });
