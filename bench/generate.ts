@@ -1,38 +1,34 @@
 /**
  * Generate a folder of small transcript-logger calls for benchmarks: distinct session ids, starts
- * spaced 15 minutes apart (no two calls' windows overlap), written in batches.
+ * spaced 15 minutes apart (no two calls' windows overlap).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Write `count` sessions under `dir`; returns the folder. */
 export async function generateCalls(dir: string, count: number, startMs = Date.UTC(2025, 0, 1)): Promise<string> {
-  await mkdir(dir, { recursive: true });
-  const BATCH = 500;
-  for (let i = 0; i < count; i += BATCH) {
-    const writes: Promise<void>[] = [];
-    for (let j = i; j < Math.min(count, i + BATCH); j++) {
-      const start = new Date(startMs + j * 15 * 60_000);
-      const end = new Date(start.getTime() + 42_000);
-      const naive = (d: Date) => d.toISOString().replace('T', ' ').replace('Z', '');
-      const session = {
-        session_id: `session_bench_${String(j).padStart(8, '0')}`,
-        start_time: naive(start),
-        end_time: naive(end),
-        items: [
-          { role: 'assistant', content: 'Namaste! How can I help you today?', timestamp: start.toISOString(), source: 'agent' },
-          { role: 'user', content: `I am calling about order ${j}.`, timestamp: new Date(start.getTime() + 5_000).toISOString(), source: 'transcription_node', transcript_confidence: 0.93 },
-          { role: 'assistant', content: 'Thank you, our team will call you back.', timestamp: new Date(start.getTime() + 9_000).toISOString(), source: 'agent' },
-        ],
-        total_items: 3,
-        duration_seconds: 42,
-        lead_generated: false,
-        metadata: {},
-      };
-      const name = `transcript_session_${end.toISOString().replace(/:/g, '-').replace('Z', '')}.json`;
-      writes.push(writeFile(join(dir, name), JSON.stringify(session)));
-    }
-    await Promise.all(writes);
+  mkdirSync(dir, { recursive: true });
+  const naive = (d: Date) => d.toISOString().replace('T', ' ').replace('Z', '');
+  // Synchronous writes of small files are several times faster than one promise per file.
+  for (let j = 0; j < count; j++) {
+    const start = new Date(startMs + j * 15 * 60_000);
+    const end = new Date(start.getTime() + 42_000);
+    const session = {
+      session_id: `session_bench_${String(j).padStart(8, '0')}`,
+      start_time: naive(start),
+      end_time: naive(end),
+      items: [
+        { role: 'assistant', content: 'Namaste! How can I help you today?', timestamp: start.toISOString(), source: 'agent' },
+        { role: 'user', content: `I am calling about order ${j}.`, timestamp: new Date(start.getTime() + 5_000).toISOString(), source: 'transcription_node', transcript_confidence: 0.93 },
+        { role: 'assistant', content: 'Thank you, our team will call you back.', timestamp: new Date(start.getTime() + 9_000).toISOString(), source: 'agent' },
+      ],
+      total_items: 3,
+      duration_seconds: 42,
+      lead_generated: false,
+      metadata: {},
+    };
+    const name = `transcript_session_${end.toISOString().replace(/:/g, '-').replace('Z', '')}.json`;
+    writeFileSync(join(dir, name), JSON.stringify(session));
   }
   return dir;
 }

@@ -1,21 +1,29 @@
 /**
  * Every call in a set of folders (`crm-upload bulk`, `bulkUploadFromDirectory`): scan and match, build
  * and validate each payload one call at a time, enqueue in batches (idempotent by callId, so a call
- * already delivered is skipped), then deliver through the worker until everything is delivered or dead
+ * already delivered is skipped), and deliver through the worker until everything is delivered or dead
  * or `maxWaitMs` passes. An interrupted run resumes where it stopped: the outbox remembers.
+ *
+ * Matching needs every call of the run, so delivery cannot start before the scan ends; but it starts
+ * with the first enqueued batch, and runs while the rest is prepared — when the outbox held nothing
+ * else to deliver. Otherwise (calls left by an earlier run, or queued by others) the run enqueues
+ * everything first and then delivers, restricted to its own calls when others are queued.
  */
 import { resolve } from 'node:path';
-import { collectCalls, hydrateBundle } from '../bulk/collect-calls.ts';
+import { hydrateBundle } from '../bulk/collect-calls.ts';
+import { planRun } from '../bulk/plan-run.ts';
 import { emptySummary, type BulkSummary } from '../bulk/summary.ts';
+import { yielder } from '../bulk/yielder.ts';
 import type { Config } from '../config/config.ts';
 import { describeError } from '../errors.ts';
+import type { CallBundle } from '../ingest/call-record.ts';
 import type { Logger } from '../log/logger.ts';
-import type { NewOutboxItem, OutboxStore } from '../outbox/outbox-store.ts';
+import type { NewOutboxItem, OutboxStore, Settlement } from '../outbox/outbox-store.ts';
 import { buildPayload } from '../payload/build-payload.ts';
 import type { CallPayload } from '../payload/call-payload.ts';
-import { assertValidPayload } from '../payload/validate-payload.ts';
-import { startWorker } from '../worker/worker.ts';
-import { openDelivery } from './delivery-session.ts';
+import { assertValidPayload, callDataValidator } from '../payload/validate-payload.ts';
+import { startWorker, type WorkerHandle } from '../worker/worker.ts';
+import { openDelivery, type DeliverySession } from './delivery-session.ts';
 import { DEFAULT_MAX_WAIT_MS } from './upload-call.ts';
 
 /** Progress of a bulk run, for a progress bar or periodic lines. */
@@ -51,7 +59,16 @@ export interface BulkOptions {
   logger?: Logger;
 }
 
+/** The first batch is small so that delivery starts early; later ones are larger (one commit each). */
+const FIRST_BATCH = 32;
 const ENQUEUE_BATCH = 256;
+/**
+ * Calls kept whole from the scan so that small runs read each file once (about this many bytes of
+ * memory); the calls beyond it are read again when their payload is built.
+ */
+const KEEP_BYTES = 6 * 1024 * 1024;
+/** While delivering during preparation: how often to check whether others finished the run's calls. */
+const DONE_POLL_MS = 250;
 
 /** Deliver every call of the folders; resolves to the summary of `bulk --json`. */
 export async function bulkUploadFromDirectory(conversationsDir: string, options: BulkOptions): Promise<BulkSummary> {
@@ -60,46 +77,77 @@ export async function bulkUploadFromDirectory(conversationsDir: string, options:
   const summary = emptySummary();
   const pick = (given: string | null | undefined, configured: string | null) => (given === undefined ? configured : given);
   let scanned = 0;
-  const found = await collectCalls({
+  const plan = await planRun({
     conversationsDir: resolve(config.cwd, conversationsDir),
     leadsDir: pick(options.leadsDir, config.leadsDir),
     recordingsDir: pick(options.recordingsDir, config.recordingsDir),
     manifestsDir: pick(options.manifestsDir, config.manifestsDir),
     sourceTimezone: config.sourceTimezone,
     defaultRegion: config.defaultRegion,
+    keepBytes: KEEP_BYTES,
     onFile: () => options.onProgress?.({ phase: 'scan', done: ++scanned, total: null }),
   });
-  summary.errors.push(...found.errors);
-  summary.unmatchedLeads = found.unmatchedLeads;
-  for (const w of found.warnings) options.onWarning?.(w);
+  summary.errors.push(...plan.errors);
+  summary.unmatchedLeads = plan.unmatchedLeads;
+  summary.skippedFiles = plan.skipped;
+  for (const w of plan.warnings) options.onWarning?.(w);
 
-  const inRange = found.bundles.filter((b) => {
-    const start = Date.parse(b.call.startTime ?? b.call.endTime ?? '');
-    if (Number.isNaN(start)) return options.since == null && options.until == null;
-    return (options.since == null || start >= options.since) && (options.until == null || start <= options.until);
-  });
-  found.bundles.length = 0; // let the out-of-range bundles go
+  const kept = plan.keptItems;
+  const wanted = (rangeMs: number) =>
+    Number.isNaN(rangeMs)
+      ? options.since == null && options.until == null
+      : (options.since == null || rangeMs >= options.since) && (options.until == null || rangeMs <= options.until);
+  const inRange: (CallBundle | number | undefined)[] = [];
+  for (const p of plan.calls) {
+    if (typeof p === 'number') {
+      if (wanted(plan.rangeMs(p))) inRange.push(p);
+      else plan.release(p);
+    } else if (wanted(Date.parse(p.call.startTime ?? p.call.endTime ?? ''))) inRange.push(p);
+    else for (const f of p.files ?? [p.call.file]) kept.delete(f);
+  }
+  plan.calls.length = 0; // let the out-of-range calls go
 
   const session = options.dryRun ? null : await openDelivery(config, options);
+  let delivery: RunDelivery | null = null;
   try {
+    // Deliver during preparation only when nothing else is queued: the worker then needs no filter,
+    // and everything pending is this run's.
+    if (session !== null) {
+      const before = await session.store.counts();
+      if (before.pending + before.in_flight === 0) delivery = new RunDelivery(session, options);
+    }
+    // The run's calls to deliver: counted when delivering during preparation (the worker's reports and
+    // a final look at the outbox tell how each ended), listed otherwise (the worker's filter needs them).
     const toDeliver: string[] = [];
+    let deliverCount = 0;
     let batch: NewOutboxItem[] = [];
+    let batchSize = FIRST_BATCH;
     const flush = async () => {
       if (session === null || batch.length === 0) return;
       const results = await session.store.enqueueMany(batch);
+      batch = [];
+      batchSize = ENQUEUE_BATCH;
       for (const r of results) {
         if (!r.enqueued && r.state === 'delivered') summary.skipped += 1;
         else if (!r.enqueued && r.state === 'dead') summary.dead += 1;
-        else toDeliver.push(r.callId);
+        else {
+          deliverCount += 1;
+          if (delivery !== null) delivery.add(r.callId);
+          else toDeliver.push(r.callId);
+        }
       }
-      batch = [];
+      delivery?.start();
     };
-    let prepared = 0;
+    if (inRange.length > 0) callDataValidator(); // compiled once, before the first call is timed
+    const pause = yielder();
     const seen = new Set<string>();
-    for (const bundle of inRange) {
-      options.onProgress?.({ phase: 'enqueue', done: ++prepared, total: inRange.length });
+    for (let i = 0; i < inRange.length; i++) {
+      const planned = inRange[i]!;
+      inRange[i] = undefined; // prepared calls are let go as the run proceeds
+      options.onProgress?.({ phase: 'enqueue', done: i + 1, total: inRange.length });
+      const file = typeof planned === 'number' ? plan.file(planned) : planned.call.file;
       try {
-        const full = await hydrateBundle(bundle, config);
+        const full = typeof planned === 'number' ? await plan.isolatedBundle(planned) : await hydrateBundle(planned, config, kept);
         const payload = buildPayload(full, config);
         const callId = payload.callDetails.callId;
         assertValidPayload(payload, { file: full.call.file, callId });
@@ -110,59 +158,201 @@ export async function bulkUploadFromDirectory(conversationsDir: string, options:
         seen.add(callId);
         if (options.dryRun) {
           options.onPayload?.(payload);
-          toDeliver.push(callId);
+          deliverCount += 1;
           continue;
         }
         batch.push({ callId, payload, recordingPath: full.recording?.file ?? null, sourceFile: full.call.file });
-        if (batch.length >= ENQUEUE_BATCH) await flush();
+        if (batch.length >= batchSize) {
+          await flush();
+          // Let the deliveries already running handle their answers and start the next ones.
+          await new Promise<void>((done) => setImmediate(done));
+        }
       } catch (err) {
-        summary.errors.push({ file: bundle.call.file, reason: describeError(err) });
+        summary.errors.push({ file, reason: describeError(err) });
+      } finally {
+        const paused = pause();
+        if (paused !== null) await paused;
       }
     }
     await flush();
+    kept.clear();
+    seen.clear();
 
-    if (session !== null && toDeliver.length > 0) {
-      const counts = await session.store.counts();
-      // Restrict the worker to this run's calls only when other calls are queued too: the filter costs
-      // a lookup of every id on each lease.
-      const others = counts.pending + counts.in_flight > toDeliver.length;
-      let settled = 0;
-      options.onProgress?.({ phase: 'deliver', done: 0, total: toDeliver.length });
-      const handle = startWorker({
-        store: session.store,
-        client: session.client,
-        config: { ...config, concurrency: options.concurrency ?? config.concurrency },
-        logger: session.logger,
-        idleExit: true,
-        ...(others ? { callIds: toDeliver } : {}),
-        onSettled: (s) => {
-          if (s.kind === 'delivered' || s.kind === 'dead') options.onProgress?.({ phase: 'deliver', done: ++settled, total: toDeliver.length });
-        },
-      });
-      const timer = setTimeout(() => void handle.stop(), options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS);
-      try {
-        await handle.done;
-      } finally {
-        clearTimeout(timer);
-      }
-      const CHUNK = 5_000;
-      for (let i = 0; i < toDeliver.length; i += CHUNK) {
-        const states = await session.store.states(toDeliver.slice(i, i + CHUNK));
-        for (const state of states.values()) {
-          if (state === 'delivered') summary.success += 1;
-          else if (state === 'dead') summary.dead += 1;
-          else summary.pending += 1;
+    if (session !== null && deliverCount > 0) {
+      const maxWaitMs = options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
+      if (delivery !== null) {
+        const outcome = await delivery.finish(deliverCount, maxWaitMs);
+        summary.success += outcome.delivered;
+        summary.dead += outcome.dead;
+        summary.pending += outcome.pending;
+      } else {
+        const counts = await session.store.counts();
+        // Restrict the worker to this run's calls only when other calls are queued too: the filter costs
+        // a lookup of every id on each lease.
+        const others = counts.pending + counts.in_flight > toDeliver.length;
+        let settled = 0;
+        options.onProgress?.({ phase: 'deliver', done: 0, total: toDeliver.length });
+        const handle = startWorker({
+          store: session.store,
+          client: session.client,
+          config: { ...config, concurrency: options.concurrency ?? config.concurrency },
+          logger: session.logger,
+          idleExit: true,
+          ...(others ? { callIds: toDeliver } : {}),
+          onSettled: (s) => {
+            if (s.kind === 'delivered' || s.kind === 'dead') options.onProgress?.({ phase: 'deliver', done: ++settled, total: toDeliver.length });
+          },
+        });
+        const timer = setTimeout(() => void handle.stop(), maxWaitMs);
+        try {
+          await handle.done;
+        } finally {
+          clearTimeout(timer);
         }
+        const outcome = await finalStates(session.store, toDeliver);
+        summary.success += outcome.delivered;
+        summary.dead += outcome.dead;
+        summary.pending += outcome.pending;
       }
     } else if (session === null) {
       summary.success = 0;
-      summary.pending = toDeliver.length;
+      summary.pending = deliverCount;
     }
   } finally {
+    // Normally stopped already by `finish`; after an error, the worker's own failure must not hide it.
+    await delivery?.stop().catch(() => undefined);
     await session?.close();
   }
   summary.failed = summary.errors.length;
   summary.total = summary.success + summary.failed + summary.skipped + summary.pending + summary.dead;
   summary.durationMs = Date.now() - started;
   return summary;
+}
+
+/** How the calls of a run ended. */
+interface Outcome {
+  delivered: number;
+  dead: number;
+  /** Still pending or in flight: the worker delivers them later. */
+  pending: number;
+}
+
+/** The outcome of the listed calls, as the outbox has them. */
+async function finalStates(store: OutboxStore, callIds: readonly string[]): Promise<Outcome> {
+  const out: Outcome = { delivered: 0, dead: 0, pending: 0 };
+  const CHUNK = 5_000;
+  for (let i = 0; i < callIds.length; i += CHUNK) {
+    const states = await store.states(callIds.slice(i, i + CHUNK));
+    for (const state of states.values()) {
+      if (state === 'delivered') out.delivered += 1;
+      else if (state === 'dead') out.dead += 1;
+      else out.pending += 1;
+    }
+  }
+  return out;
+}
+
+/**
+ * Delivery that runs while the run is still enqueueing: a worker over the whole outbox (which held
+ * nothing else when the run began), started with the first batch. The run is done when each of its
+ * calls is delivered or dead — as the worker reports, or, for calls another process delivered, as the
+ * outbox shows once nothing is pending or in flight — or when `maxWaitMs` has passed since the last
+ * enqueue, as for a worker started after enqueueing.
+ */
+class RunDelivery {
+  readonly #session: DeliverySession;
+  readonly #options: BulkOptions;
+  /** The run's calls not yet delivered or dead. */
+  readonly #outstanding = new Set<string>();
+  #handle: WorkerHandle | null = null;
+  #ended = false;
+  #error: unknown = null;
+  #settled = 0;
+  #delivered = 0;
+  #dead = 0;
+  #total: number | null = null;
+  #wake: (() => void) | null = null;
+
+  constructor(session: DeliverySession, options: BulkOptions) {
+    this.#session = session;
+    this.#options = options;
+  }
+
+  /** A call of the run now in the outbox, to be delivered. */
+  add(callId: string): void {
+    this.#outstanding.add(callId);
+  }
+
+  /** Start the worker (once), when there is something to deliver. */
+  start(): void {
+    if (this.#handle !== null || this.#outstanding.size === 0) return;
+    const { config } = this.#options;
+    this.#handle = startWorker({
+      store: this.#session.store,
+      client: this.#session.client,
+      config: { ...config, concurrency: this.#options.concurrency ?? config.concurrency },
+      logger: this.#session.logger,
+      onSettled: (s) => this.#onSettled(s),
+    });
+    this.#handle.done.then(
+      () => this.#end(null),
+      (err: unknown) => this.#end(err),
+    );
+  }
+
+  #onSettled(s: Settlement): void {
+    if (s.kind !== 'delivered' && s.kind !== 'dead') return;
+    if (!this.#outstanding.delete(s.callId)) return;
+    this.#settled += 1;
+    if (s.kind === 'delivered') this.#delivered += 1;
+    else this.#dead += 1;
+    if (this.#total !== null) this.#options.onProgress?.({ phase: 'deliver', done: this.#settled, total: this.#total });
+    if (this.#outstanding.size === 0) this.#wake?.();
+  }
+
+  #end(err: unknown): void {
+    this.#ended = true;
+    this.#error ??= err;
+    this.#wake?.();
+  }
+
+  /**
+   * Everything is enqueued: wait until the run's calls are done or `maxWaitMs` passes, stop the worker,
+   * and tell how the run's calls ended (those the worker did not report, as the outbox has them).
+   */
+  async finish(total: number, maxWaitMs: number): Promise<Outcome> {
+    this.#total = total;
+    this.#options.onProgress?.({ phase: 'deliver', done: this.#settled, total });
+    const deadline = Date.now() + maxWaitMs;
+    while (this.#outstanding.size > 0 && !this.#ended) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      await new Promise<void>((done) => {
+        const timer = setTimeout(() => this.#wake?.(), Math.min(left, DONE_POLL_MS));
+        this.#wake = () => {
+          clearTimeout(timer);
+          this.#wake = null;
+          done();
+        };
+      });
+      if (this.#outstanding.size === 0 || this.#ended) break;
+      const counts = await this.#session.store.counts();
+      if (counts.pending + counts.in_flight === 0) break;
+    }
+    await this.stop();
+    const rest = await finalStates(this.#session.store, [...this.#outstanding]);
+    this.#outstanding.clear();
+    return { delivered: this.#delivered + rest.delivered, dead: this.#dead + rest.dead, pending: rest.pending };
+  }
+
+  /** Stop the worker (in-flight requests finish within its grace period); rethrow what ended it. */
+  async stop(): Promise<void> {
+    if (this.#handle === null) return;
+    await this.#handle.stop();
+    if (this.#error !== null) {
+      const err = this.#error;
+      this.#error = null;
+      throw err;
+    }
+  }
 }

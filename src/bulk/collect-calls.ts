@@ -5,16 +5,22 @@
  *
  * Memory stays flat as the folder grows: a call is kept only as what matching needs (times, ids, tool
  * calls, item ids — not the message texts); `hydrateBundle` reads the texts back when the payload is
- * built, one call at a time.
+ * built, one call at a time. A caller may let the scan keep the texts of the first calls up to a
+ * budget (`keepItemsBytes`), so that a small run reads each file once.
+ *
+ * Small JSON files are read with synchronous I/O (`readInputFileSync`): a scan has nothing else to do
+ * meanwhile, and it is several times faster than thread-pool round trips. The scan yields to the event
+ * loop every few milliseconds so that timers (progress output) and signals still run.
  */
 import { realpath } from 'node:fs/promises';
 import { InputError, describeError } from '../errors.ts';
-import type { CallBundle, CallRecord, LeadRecord, ManifestRecord, RecordingFacts } from '../ingest/call-record.ts';
-import { readInputFile } from '../ingest/read-file.ts';
+import type { CallBundle, CallRecord, ConversationItem, LeadRecord, ManifestRecord, RecordingFacts } from '../ingest/call-record.ts';
+import { readInputFile, readInputFileSync, type IngestContext, type IngestResult } from '../ingest/read-file.ts';
 import { E_INPUT_OUTSIDE, FolderResolver, isInsideFolders, resolveManifestFiles } from '../ingest/resolve-path.ts';
 import { walkFiles } from '../ingest/walk.ts';
 import { matchRun } from '../match/match-run.ts';
 import type { BulkError } from './summary.ts';
+import { yielder } from './yielder.ts';
 
 /** The folders of a run and how to read them. */
 export interface CollectOptions {
@@ -26,6 +32,11 @@ export interface CollectOptions {
   defaultRegion?: string;
   /** Called for every file read (for progress while scanning). */
   onFile?: (file: string) => void;
+  /**
+   * Keep the message items of the calls read, up to about this many bytes in all (default 0: none);
+   * `hydrateBundle` given `CollectResult.keptItems` then needs no second read of those files.
+   */
+  keepItemsBytes?: number;
 }
 
 /** What a scan found. */
@@ -37,6 +48,8 @@ export interface CollectResult {
   skipped: { file: string; reason: string }[];
   warnings: { code: string; message: string; files: string[] }[];
   unmatchedLeads: string[];
+  /** Message items of conversation files, by file, as read (see `keepItemsBytes`). */
+  keptItems: Map<string, ConversationItem[]>;
 }
 
 /** The configured folders of a run, without duplicates or nulls. */
@@ -46,12 +59,36 @@ export function runFolders(options: CollectOptions): string[] {
   );
 }
 
-/** Keep what matching needs of a call and drop the message texts. */
-function slim(call: CallRecord): CallRecord {
+const NO_ITEMS: ConversationItem[] = [];
+
+/**
+ * Keep what matching needs of a call and drop the message texts. Matching looks at items only for
+ * their ids (the same conversation saved in two formats) and, among files sharing ids, their number;
+ * a call whose items carry no id keeps none.
+ */
+export function slim(call: CallRecord): CallRecord {
+  const withIds = call.items.some((i) => i.id !== undefined && i.id !== '');
   return {
     ...call,
-    items: call.items.map((i) => ({ role: i.role, content: '', timestamp: null, source: '', ...(i.id ? { id: i.id } : {}) })),
+    items: withIds ? call.items.map((i) => ({ role: i.role, content: '', timestamp: null, source: '', ...(i.id ? { id: i.id } : {}) })) : NO_ITEMS,
   };
+}
+
+/** About how many bytes of memory a call's items hold. */
+export function itemsBytes(items: readonly ConversationItem[]): number {
+  let n = 0;
+  for (const i of items) n += 160 + 2 * (i.content.length + (i.timestamp?.length ?? 0) + i.source.length);
+  return n;
+}
+
+/** The reading context of a run. */
+export function ingestContext(options: Pick<CollectOptions, 'sourceTimezone' | 'defaultRegion'>): IngestContext {
+  return { sourceTimezone: options.sourceTimezone, defaultRegion: options.defaultRegion };
+}
+
+/** Read one input file: synchronously when it is a small JSON file, else with asynchronous I/O. */
+export async function readOne(file: string, ctx: IngestContext): Promise<IngestResult> {
+  return readInputFileSync(file, ctx) ?? (await readInputFile(file, ctx));
 }
 
 /** Real paths of the folders that exist, without duplicates or folders nested in another one. */
@@ -91,74 +128,129 @@ export async function* inputFiles(roots: readonly string[]): AsyncGenerator<{ fi
   }
 }
 
-/** Scan the folders and match every call found. Bad files are listed in `errors`; they never stop the scan. */
-export async function collectCalls(options: CollectOptions): Promise<CollectResult> {
+/** What a scan of the folders read, besides the calls (which go to `onCall`). */
+export interface ScanResult {
+  leads: LeadRecord[];
+  recordings: RecordingFacts[];
+  manifests: ManifestRecord[];
+  errors: BulkError[];
+  skipped: { file: string; reason: string }[];
+}
+
+/**
+ * Walk the folders and read every file once, in walk order: each call goes to `onCall` (as read,
+ * with its message items), the rest is collected. Bad files are listed in `errors`; they never stop
+ * the scan.
+ */
+export async function scanFolders(options: CollectOptions, onCall: (call: CallRecord) => void): Promise<ScanResult> {
   const roots = await realRoots(runFolders(options));
   const resolver = new FolderResolver(roots);
-  const calls: CallRecord[] = [];
-  const leads: LeadRecord[] = [];
-  const recordings: RecordingFacts[] = [];
-  const manifests: ManifestRecord[] = [];
-  const errors: BulkError[] = [];
-  const skipped: { file: string; reason: string }[] = [];
-  const ctx = { sourceTimezone: options.sourceTimezone, defaultRegion: options.defaultRegion };
+  const out: ScanResult = { leads: [], recordings: [], manifests: [], errors: [], skipped: [] };
+  const ctx = ingestContext(options);
+  const pause = yielder();
 
   for await (const found of inputFiles(roots)) {
     if ('error' in found) {
-      errors.push(found.error);
+      out.errors.push(found.error);
       continue;
     }
     const { file } = found;
     options.onFile?.(file);
     try {
-      const result = await readInputFile(file, ctx);
+      const result = await readOne(file, ctx);
       switch (result.kind) {
         case 'call':
-          calls.push(slim(result.call));
+          onCall(result.call);
           break;
         case 'lead':
-          leads.push(result.lead);
+          out.leads.push(result.lead);
           break;
         case 'recording':
-          recordings.push(result.recording);
+          out.recordings.push(result.recording);
           break;
         case 'manifest': {
           const resolved = await resolveManifestFiles(result.manifest, resolver);
           if (resolved.problems.length > 0) {
-            errors.push({ file, reason: resolved.problems.map((p) => `${p.code} ${p.message}`).join('; ') });
+            out.errors.push({ file, reason: resolved.problems.map((p) => `${p.code} ${p.message}`).join('; ') });
           } else {
-            manifests.push(resolved.manifest);
+            out.manifests.push(resolved.manifest);
           }
           break;
         }
         case 'skipped':
-          skipped.push({ file, reason: result.reason });
+          out.skipped.push({ file, reason: result.reason });
           break;
       }
     } catch (err) {
       // A file that vanished during the walk is not an error of the input.
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      errors.push({ file, reason: describeError(err) });
+      out.errors.push({ file, reason: describeError(err) });
     }
+    const paused = pause();
+    if (paused !== null) await paused;
   }
+  return out;
+}
 
+/** Scan the folders and match every call found. Bad files are listed in `errors`; they never stop the scan. */
+export async function collectCalls(options: CollectOptions): Promise<CollectResult> {
+  const calls: CallRecord[] = [];
+  const keptItems = new Map<string, ConversationItem[]>();
+  let keepBudget = options.keepItemsBytes ?? 0;
+  const scan = await scanFolders(options, (call) => {
+    if (keepBudget > 0) {
+      keepBudget -= itemsBytes(call.items);
+      if (keepBudget >= 0) keptItems.set(call.file, call.items);
+    }
+    calls.push(slim(call));
+  });
+  const { leads, recordings, manifests, errors, skipped } = scan;
   const matched = matchRun({ calls, leads, recordings, manifests });
   for (const e of matched.errors) errors.push({ file: e.file, reason: e.reason });
-  return { bundles: matched.bundles, errors, skipped, warnings: matched.warnings, unmatchedLeads: matched.unmatchedLeads };
+  return { bundles: matched.bundles, errors, skipped, warnings: matched.warnings, unmatchedLeads: matched.unmatchedLeads, keptItems };
+}
+
+/**
+ * The items of the bundle's conversation file that has the most (the first of equals), from `kept`
+ * alone; null when a conversation file of the bundle was not kept.
+ */
+function keptItemsOf(bundle: CallBundle, files: readonly string[], kept: ReadonlyMap<string, ConversationItem[]>): ConversationItem[] | null {
+  const others = new Set([bundle.manifest?.file, bundle.lead?.file, bundle.recording?.file]);
+  let best: ConversationItem[] | null = null;
+  for (const file of files) {
+    const items = kept.get(file);
+    if (items === undefined) {
+      if (others.has(file)) continue; // not a conversation file
+      return null;
+    }
+    if (best === null || items.length > best.length) best = items;
+  }
+  return best;
 }
 
 /**
  * Read a bundle's message texts back from its conversation files: the items of the file that has the
- * most (as when the files were merged), everything else as matching left it.
+ * most (as when the files were merged), everything else as matching left it. Items the scan kept
+ * (`CollectResult.keptItems`) are used instead of reading the files again, and are released from
+ * `kept` (each bundle is hydrated once).
  */
-export async function hydrateBundle(bundle: CallBundle, options: Pick<CollectOptions, 'sourceTimezone' | 'defaultRegion'>): Promise<CallBundle> {
+export async function hydrateBundle(
+  bundle: CallBundle,
+  options: Pick<CollectOptions, 'sourceTimezone' | 'defaultRegion'>,
+  kept?: Map<string, ConversationItem[]>,
+): Promise<CallBundle> {
   const files = bundle.files && bundle.files.length > 0 ? bundle.files : [bundle.call.file];
+  if (kept !== undefined && kept.size > 0) {
+    const items = keptItemsOf(bundle, files, kept);
+    for (const file of files) kept.delete(file);
+    if (items !== null) return { ...bundle, call: { ...bundle.call, items } };
+  }
+  const ctx = ingestContext(options);
   let best: CallRecord | null = null;
   for (const file of files) {
-    if (file !== bundle.call.file && !files.includes(file)) continue;
     let result;
     try {
-      result = await readInputFile(file, options);
+      result = await readOne(file, ctx);
     } catch (err) {
       if (file === bundle.call.file) throw err;
       continue;

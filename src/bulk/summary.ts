@@ -26,9 +26,14 @@ export interface BulkSummary {
   errors: BulkError[];
   /** Lead files that went to no call. */
   unmatchedLeads: string[];
+  /**
+   * Files that are not calls and were passed over, with why (the event log, `.partial` files still
+   * being written). Not counted in `total`: they are not calls.
+   */
+  skippedFiles: BulkError[];
 }
 
 /** An empty summary. */
 export function emptySummary(): BulkSummary {
-  return { success: 0, failed: 0, skipped: 0, pending: 0, dead: 0, total: 0, durationMs: 0, errors: [], unmatchedLeads: [] };
+  return { success: 0, failed: 0, skipped: 0, pending: 0, dead: 0, total: 0, durationMs: 0, errors: [], unmatchedLeads: [], skippedFiles: [] };
 }

@@ -31,6 +31,7 @@ export function printSummary(s: BulkSummary, showPii: boolean): void {
   );
   for (const e of s.errors) say(`  failed ${e.file}: ${showPii ? e.reason : maskText(e.reason)}`);
   for (const f of s.unmatchedLeads) say(`  unmatched lead ${f}`);
+  for (const f of s.skippedFiles) say(`  skipped ${f.file}: ${f.reason}`);
   if (s.skipped > 0) say(`  ${s.skipped} call(s) were already delivered and were skipped`);
   if (s.pending > 0) say(`  ${s.pending} call(s) still queued: crm-upload worker delivers them`);
   if (s.dead > 0) say(`  ${s.dead} call(s) refused for good: crm-upload dead-letter list`);

@@ -5,6 +5,7 @@ import { mkdtempSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { EVENT_LOG_REASON } from '../../src/ingest/read-file.ts';
 import { startTestCrm, crmAdmin } from '../helpers/local-crm.ts';
 import { assertValidPayload } from '../helpers/payloads.ts';
 
@@ -109,6 +110,7 @@ test('bulk of the fixtures: every call delivered; a second run sends nothing and
     assert.deepEqual({ ...s1, durationMs: 0 }, {
       success: 5, failed: 0, skipped: 0, pending: 0, dead: 0, total: 5, durationMs: 0, errors: [],
       unmatchedLeads: [join(FIX, 'leads/lead_20250929_133227.json')],
+      skippedFiles: [{ file: join(FIX, 'conversations/event-log/transcripts.jsonl'), reason: EVENT_LOG_REASON }],
     });
     const calls = (await crmAdmin(crm.url).calls()) as unknown as { callDetails: { callId: string; recordingUrl?: string }; lead: { email?: string } }[];
     assert.equal(calls.length, 5);
