@@ -26,13 +26,27 @@ export const UNPACED: Pacer = {
 };
 
 /**
- * An in-process pacer granting one request every `60000 / requestsPerMinute` ms. Slots are reserved
+ * How much slower than the limit requests are paced. A grant is spaced exactly, but the request it
+ * releases reaches the CRM a little later or sooner (event loop, GC, network), and a server window
+ * holding exactly N requests at the limit's pace is exceeded by any request that arrives late while the
+ * next one arrives on time. 2% leaves that much of every window as slack (1.2 s of a per-minute
+ * window, 20 ms of a per-second one) for 2% of the throughput.
+ */
+export const PACING_HEADROOM = 0.02;
+
+/** Milliseconds between two grants at `requestsPerMinute` (0 when pacing is off). */
+export function pacingIntervalMs(requestsPerMinute: number): number {
+  return requestsPerMinute > 0 ? (60_000 / requestsPerMinute) * (1 + PACING_HEADROOM) : 0;
+}
+
+/**
+ * An in-process pacer granting one request every `pacingIntervalMs(requestsPerMinute)` ms. Slots are reserved
  * at call time (next = max(now, last + interval)), so concurrent callers are spread out in order
  * rather than released together. `0` turns pacing off.
  */
 export function createPacer(requestsPerMinute: number, clock: () => number = () => performance.now()): Pacer {
   if (!(requestsPerMinute > 0)) return UNPACED;
-  const intervalMs = 60_000 / requestsPerMinute;
+  const intervalMs = pacingIntervalMs(requestsPerMinute);
   let nextFree = -Infinity;
   let lastGrant = -Infinity;
   return {

@@ -1,11 +1,18 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPacer } from '../../src/worker/pacer.ts';
+import { createPacer, PACING_HEADROOM, pacingIntervalMs } from '../../src/worker/pacer.ts';
 
 describe('createPacer', () => {
+  test('the interval is 60/N s with the headroom, never shorter', () => {
+    assert.equal(PACING_HEADROOM, 0.02);
+    assert.equal(pacingIntervalMs(1200), 51);
+    assert.equal(pacingIntervalMs(100), 612);
+    assert.equal(pacingIntervalMs(0), 0);
+  });
+
   test('grants at 1200/min are evenly spaced, at least 50 ms apart, with no burst', async () => {
     const pacer = createPacer(1200);
-    assert.equal(pacer.intervalMs, 50);
+    assert.equal(pacer.intervalMs, 51);
     // A first grant, so that each of the ten below is released by its own timer rather than while the
     // others are still being set up (which would stamp the immediate one late and shrink the first gap).
     await pacer.acquire();
@@ -24,7 +31,7 @@ describe('createPacer', () => {
     const t0 = performance.now();
     await pacer.acquire();
     assert.ok(performance.now() - t0 < 20);
-    assert.ok(pacer.delayMs() > 80 && pacer.delayMs() <= 100, `delay ${pacer.delayMs()}`);
+    assert.ok(pacer.delayMs() > 80 && pacer.delayMs() <= 102, `delay ${pacer.delayMs()}`);
     await pacer.acquire();
     assert.ok(performance.now() - t0 >= 98);
   });

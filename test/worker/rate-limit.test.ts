@@ -1,29 +1,32 @@
 /**
  * Rate limit: with CRM_RATE_LIMIT set and the local CRM enforcing the same limit (a sliding window of
- * 1 s, so 10 requests per second at 600/min), the pacer keeps every request inside it: zero 429s.
+ * 1 s, so 10 requests per second at 600/min), the pacer keeps every request inside it: zero 429s. The
+ * CRM runs in its own process, as a real one does: in this process its clock would stamp a request
+ * only once the client's own work on the shared event loop let it run.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHttpCrmClient } from '../../src/crm/http-crm-client.ts';
 import { deliverCalls } from '../../src/worker/worker.ts';
-import { crmAdmin, startTestCrm } from '../helpers/local-crm.ts';
+import { crmAdmin, spawnLocalCrmProcess } from '../helpers/local-crm.ts';
 import { makePayload } from '../helpers/payloads.ts';
 import { items, setup, testConfig } from './harness.ts';
 
 const LIMIT = 600;
 
 test('the pacer keeps to the CRM limit: zero 429s', { timeout: 30_000 }, async (t) => {
-  const crm = await startTestCrm({ rateLimitPerMin: LIMIT, rateLimitWindowMs: 1_000 });
+  const crm = await spawnLocalCrmProcess(['--rate-limit-per-min', String(LIMIT), '--rate-limit-window-ms', '1000']);
+  const callDataUrl = `${crm.url}/apis/api/public/call-data`;
   const config = testConfig({ rateLimit: LIMIT, concurrency: 16 });
   const h = setup(crm.url, config);
   t.after(async () => {
     await h.close();
-    await crm.close();
+    await crm.stop();
   });
   const admin = crmAdmin(crm.url);
 
   // The limit is real: the same CRM refuses an unpaced burst.
-  const burst = createHttpCrmClient({ apiUrl: crm.callDataUrl, uploadUrl: crm.uploadUrl, timeoutMs: 2_000 });
+  const burst = createHttpCrmClient({ apiUrl: callDataUrl, uploadUrl: `${crm.url}/apis/api/public/upload`, timeoutMs: 2_000 });
   const answers = await Promise.all(
     Array.from({ length: 15 }, (_, i) => burst.postCallData(makePayload(1_000 + i), { idempotencyKey: `burst-${i}` })),
   );
