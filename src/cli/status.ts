@@ -14,6 +14,8 @@ export interface StatusJson {
   dead: number;
   /** ISO time of the earliest pending item, or null. */
   nextAttemptAt: string | null;
+  /** ISO time the oldest item not yet final was enqueued (the backlog's age), or null. */
+  oldestPendingAt: string | null;
 }
 
 /** Counts as printed by `status --json`. */
@@ -24,6 +26,7 @@ export function statusJson(counts: OutboxCounts): StatusJson {
     delivered: counts.delivered,
     dead: counts.dead,
     nextAttemptAt: counts.nextAttemptAt === null ? null : new Date(counts.nextAttemptAt).toISOString(),
+    oldestPendingAt: counts.oldestPendingAt === null ? null : new Date(counts.oldestPendingAt).toISOString(),
   };
 }
 
@@ -47,6 +50,7 @@ export function registerStatus(program: Command): void {
               const wait = counts.nextAttemptAt - Date.now();
               say(`next attempt ${json.nextAttemptAt}${wait > 0 ? ` (in ${formatDuration(wait)})` : ' (due now)'}`);
             }
+            if (counts.oldestPendingAt !== null) say(`oldest undelivered call enqueued ${formatDuration(Math.max(0, Date.now() - counts.oldestPendingAt))} ago`);
           }
           return EXIT.OK;
         });

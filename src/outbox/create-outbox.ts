@@ -11,17 +11,25 @@ export function isRedisTarget(target: string): boolean {
   return /^rediss?:\/\//i.test(target.trim());
 }
 
+/** Options of `createOutbox` that only the BullMQ store reads. */
+export interface CreateOutboxOptions {
+  /** The retry schedule the BullMQ backoff falls back on (CRM_RETRY_SCHEDULE). */
+  retryScheduleMs?: readonly number[];
+  /** Where start-up warnings go; default stderr. */
+  warn?: (message: string) => void;
+}
+
 /**
  * Open the outbox named by `target` (a SQLite path, resolved against the current directory when
- * relative, or a Redis URL). Throws a ConfigError when it cannot be opened.
+ * relative, or a Redis URL). Throws a ConfigError when it cannot be opened; for Redis the message names
+ * the URL without its password.
  */
-export async function createOutbox(target: string): Promise<OutboxStore> {
+export async function createOutbox(target: string, options: CreateOutboxOptions = {}): Promise<OutboxStore> {
   if (target.trim() === '') throw new ConfigError('CRM_OUTBOX is empty', { variable: 'CRM_OUTBOX' });
   if (isRedisTarget(target)) {
-    // The URL is left out of the message on purpose: it may carry a Redis password.
-    throw new ConfigError('the BullMQ outbox (a redis:// or rediss:// CRM_OUTBOX) is not available yet; set CRM_OUTBOX to a SQLite file path', {
-      variable: 'CRM_OUTBOX',
-    });
+    // Loaded only when asked for: a SQLite user never pays for BullMQ's start-up.
+    const { openBullmqOutbox } = await import('./bullmq-store.ts');
+    return openBullmqOutbox(target.trim(), options);
   }
   return openSqliteOutbox(target);
 }

@@ -53,6 +53,41 @@ export interface OutboxItem {
   deliveredAt: number | null;
 }
 
+/**
+ * One request of an attempt, for the per-call timeline (dashboard) and `history`. Written with the
+ * attempt's settlement, in the same transaction where the store has them.
+ */
+export interface AttemptLogEntry {
+  /** When the request started (epoch ms). */
+  at: number;
+  /** Which request: the recording upload or the call-data POST. */
+  step: 'recording' | 'call-data';
+  /** The attempt this request belonged to (1 for the first; a rate-limited wait repeats the number). */
+  attempt: number;
+  /** HTTP status, or null for a network error, a timeout or a step that made no request. */
+  status: number | null;
+  /** Time spent in the request (pacing excluded). */
+  durationMs: number;
+  /**
+   * What came of it: the call's outcome for the call-data step (`delivered`, `retry`, `wait`, `dead`);
+   * for the recording step `uploaded`, `skipped` (sent without it, see `error`), `not-ready` (egress
+   * still writing) or the outcome that ended the attempt early.
+   */
+  outcome: 'delivered' | 'retry' | 'wait' | 'dead' | 'uploaded' | 'skipped' | 'not-ready';
+  /** Why it failed or was skipped; null when it went well. */
+  error: string | null;
+}
+
+/** What a store can do beyond the common contract. */
+export interface StoreCapabilities {
+  /**
+   * `lease({ callIds })` leases only those calls. A shared queue (BullMQ) hands out jobs in its own
+   * order and cannot pick: there `lease` with `callIds` rejects with `E_OUTBOX_UNSUPPORTED`, and a
+   * worker that waits for some calls leases whatever is due until they are final.
+   */
+  selectiveLease: boolean;
+}
+
 /** The result of an enqueue: `enqueued: false` when the callId was already there (nothing changed). */
 export interface EnqueueResult {
   callId: string;
@@ -61,7 +96,7 @@ export interface EnqueueResult {
 }
 
 /** The outcome of one attempt, recorded (in batches) by `settle` or `settleAndLease`. */
-export type Settlement =
+export type Settlement = (
   /**
    * The CRM accepted the call: state delivered, deliveredAt = the settle's `now`, attempts + 1, lastError
    * cleared. Unlike the other kinds it applies whoever reports it, as long as the item is not already
@@ -73,7 +108,14 @@ export type Settlement =
   /** A rate-limited wait: rateLimitWaits + 1, attempts unchanged, back to pending at `nextAttemptAt`. */
   | { callId: string; kind: 'wait'; nextAttemptAt: number; status: number | null; error: string }
   /** Failed for good: attempts + 1 when `countAttempt`, state dead. */
-  | { callId: string; kind: 'dead'; status: number | null; error: string; countAttempt: boolean };
+  | { callId: string; kind: 'dead'; status: number | null; error: string; countAttempt: boolean }
+) & {
+  /**
+   * The requests of the attempt, appended to the item's history (`history`) when the settlement is
+   * applied; ignored, like the rest of the settlement, when a guard refuses it.
+   */
+  log?: readonly AttemptLogEntry[];
+};
 
 /** Counts by state, and when the next item can be leased. */
 export interface OutboxCounts {
@@ -89,6 +131,11 @@ export interface OutboxCounts {
    * something is due now.
    */
   nextAttemptAt: number | null;
+  /**
+   * When the oldest item that is not final (pending or in flight) was enqueued (epoch ms), or null: the
+   * backlog's age, for alerts and the dashboard.
+   */
+  oldestPendingAt: number | null;
 }
 
 /** What `lease` takes (and, without `owner`, the lease half of `settleAndLease`). */
@@ -99,14 +146,35 @@ export interface LeaseOptions {
   leaseMs: number;
   /** Who holds the lease; only this owner can then record a failure (see `settle`). */
   owner: string;
-  /** The current time, epoch ms; default the clock. */
+  /**
+   * The current time, epoch ms; default the clock. A store on a shared clock (BullMQ: Redis decides
+   * when a job is due and when a lock expires) ignores it.
+   */
   now?: number;
-  /** Only these calls (unknown ones are ignored; an empty list leases nothing). */
+  /**
+   * Only these calls (unknown ones are ignored; an empty list leases nothing). Only where
+   * `capabilities.selectiveLease`; elsewhere it rejects.
+   */
   callIds?: readonly string[];
 }
 
-/** The durable outbox. Every method is async so that a networked store fits the same contract. */
+/** Which delivered items `listDelivered` returns. */
+export interface DeliveredQuery {
+  /** Only calls that started at or after this time (epoch ms, the payload's `callDetails.startTime`). */
+  startFrom?: number;
+  /** Only calls that started at or before this time. */
+  startTo?: number;
+  limit?: number;
+  offset?: number;
+}
+
+/**
+ * The durable outbox. Every method is async so that a networked store fits the same contract. Methods
+ * that take a `now` use it only where the store keeps its own clock (see `LeaseOptions.now`).
+ */
 export interface OutboxStore {
+  /** What this store can do beyond the common contract. */
+  readonly capabilities: StoreCapabilities;
   /** Durable once it resolves. Idempotent by callId: an existing item is left exactly as it is. */
   enqueue(item: NewOutboxItem): Promise<EnqueueResult>;
   /** Several enqueues in one transaction; same semantics as `enqueue` for each. */
@@ -158,5 +226,14 @@ export interface OutboxStore {
   list(options: { state: OutboxState; limit?: number; offset?: number }): Promise<OutboxItem[]>;
   /** Dead items back to pending, due now, attempts and waits reset. Returns how many moved. */
   replay(target: readonly string[] | 'all'): Promise<number>;
+  /**
+   * Delivered items back to pending, due now, attempts and waits reset (`reconcile --requeue`: the CRM
+   * lost them). The recording checkpoint is kept. Returns how many moved; other states are untouched.
+   */
+  requeue(callIds: readonly string[]): Promise<number>;
+  /** Delivered items by the call's start time, earliest first (`reconcile`). */
+  listDelivered(query?: DeliveredQuery): Promise<OutboxItem[]>;
+  /** Every request of every attempt of the call, oldest first; [] when the call is unknown. */
+  history(callId: string): Promise<AttemptLogEntry[]>;
   close(): Promise<void>;
 }

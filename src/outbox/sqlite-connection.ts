@@ -12,11 +12,11 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from 'node:sqlite';
 import { ConfigError, CrmUploadError } from '../errors.ts';
-import type { EnqueueResult, OutboxState, RecordingCheckpoint, Settlement } from './outbox-store.ts';
-import { migrate, OUTBOX_TABLE as T, readSchemaVersion } from './sqlite-schema.ts';
+import type { AttemptLogEntry, EnqueueResult, OutboxState, RecordingCheckpoint, Settlement } from './outbox-store.ts';
+import { ATTEMPTS_TABLE as A, migrate, OUTBOX_TABLE as T, readSchemaVersion } from './sqlite-schema.ts';
 
 /** The connection methods that write (and run on the writer thread once it is up). */
-export type WriteOp = 'enqueue' | 'settleAndLease' | 'release' | 'checkpointRecording' | 'replay';
+export type WriteOp = 'enqueue' | 'settleAndLease' | 'release' | 'checkpointRecording' | 'replay' | 'requeue';
 
 /** A row as `node:sqlite` returns it. */
 export type Row = Record<string, SQLOutputValue>;
@@ -27,6 +27,8 @@ export interface InsertRow {
   payload: string;
   sourceFile: string | null;
   recordingPath: string | null;
+  /** The call's start (epoch ms), for `listDelivered`; null when the payload's time does not parse. */
+  callStart: number | null;
 }
 
 /** The bound parameters of a lease (`callIds` restricts it). */
@@ -81,6 +83,10 @@ export class SqliteOutboxConnection {
   readonly #list: StatementSync;
   readonly #replayAll: StatementSync;
   readonly #replaySome: StatementSync;
+  readonly #requeue: StatementSync;
+  readonly #logAttempt: StatementSync;
+  readonly #history: StatementSync;
+  readonly #delivered: StatementSync;
 
   constructor(path: string, busyTimeoutMs: number) {
     this.path = path;
@@ -118,8 +124,8 @@ export class SqliteOutboxConnection {
     this.#commit = prep('COMMIT');
     this.#rollback = prep('ROLLBACK');
     this.#insert = prep(`
-      INSERT INTO ${T} (call_id, payload, source_file, state, next_attempt_at, recording_path, created_at, updated_at)
-      VALUES (:id, :payload, :source, 'pending', :now, :recording, :now, :now)
+      INSERT INTO ${T} (call_id, payload, source_file, state, next_attempt_at, recording_path, call_start, created_at, updated_at)
+      VALUES (:id, :payload, :source, 'pending', :now, :recording, :start, :now, :now)
       ON CONFLICT (call_id) DO NOTHING`);
     this.#stateOf = prep(`SELECT state FROM ${T} WHERE call_id = ?`);
     this.#get = prep(`SELECT * FROM ${T} WHERE call_id = ?`);
@@ -200,15 +206,31 @@ export class SqliteOutboxConnection {
       SELECT min(CASE o.state WHEN 'pending' THEN o.next_attempt_at ELSE o.lease_until END) AS next
       FROM ${T} AS o JOIN (SELECT DISTINCT value FROM json_each(?)) AS j ON o.call_id = j.value
       WHERE o.state IN ('pending', 'in_flight')`);
-    // One statement, so the counts and the next due time come from the same snapshot.
+    // One statement, so the counts, the next due time and the backlog's age come from the same snapshot.
+    // The oldest item that is not final: two seeks into the (state, created_at) index.
     this.#counts = prep(`
       SELECT state, count(*) AS n, NULL AS next FROM ${T} GROUP BY state
       UNION ALL
-      SELECT 'next', 0, next FROM (${nextDue})`);
+      SELECT 'next', 0, next FROM (${nextDue})
+      UNION ALL
+      SELECT 'oldest', 0, min(t) FROM (
+        SELECT min(created_at) AS t FROM ${T} WHERE state = 'pending'
+        UNION ALL
+        SELECT min(created_at) FROM ${T} WHERE state = 'in_flight')`);
     this.#list = prep(`SELECT * FROM ${T} WHERE state = ? ORDER BY created_at, rowid LIMIT ? OFFSET ?`);
     const replaySet = `SET state = 'pending', attempts = 0, rate_limit_waits = 0, next_attempt_at = :now, ${unlease}`;
     this.#replayAll = prep(`UPDATE ${T} ${replaySet} WHERE state = 'dead'`);
     this.#replaySome = prep(`UPDATE ${T} ${replaySet} WHERE state = 'dead' AND call_id IN (SELECT value FROM json_each(:ids))`);
+    this.#requeue = prep(`UPDATE ${T} ${replaySet}, delivered_at = NULL WHERE state = 'delivered' AND call_id IN (SELECT value FROM json_each(:ids))`);
+    this.#logAttempt = prep(`
+      INSERT INTO ${A} (call_id, at, step, attempt, status, duration_ms, outcome, error)
+      VALUES (:id, :at, :step, :attempt, :status, :duration, :outcome, :error)`);
+    this.#history = prep(`SELECT * FROM ${A} WHERE call_id = ? ORDER BY seq`);
+    // Walks the partial index of delivered items by call start (every contract-valid payload has one).
+    this.#delivered = prep(`
+      SELECT * FROM ${T} INDEXED BY ${T}_delivered_start
+      WHERE state = 'delivered' AND call_start >= :from AND call_start <= :to
+      ORDER BY call_start, rowid LIMIT :limit OFFSET :offset`);
   }
 
   /** Insert items (one transaction when several); an existing callId is left exactly as it is. */
@@ -263,6 +285,22 @@ export class SqliteOutboxConnection {
     return Number(result.changes);
   }
 
+  /** Delivered items back to pending, due now; how many moved. */
+  requeue(callIds: readonly string[], now: number): number {
+    if (callIds.length === 0) return 0;
+    return Number(this.#transaction(() => this.#requeue.run({ now, ids: JSON.stringify(callIds) })).changes);
+  }
+
+  /** The attempt log of one call, oldest first. */
+  history(callId: string): Row[] {
+    return this.#history.all(callId);
+  }
+
+  /** Delivered items whose call started in [from, to], earliest first. */
+  delivered(from: number, to: number, limit: number, offset: number): Row[] {
+    return this.#delivered.all({ from, to, limit, offset });
+  }
+
   /** One item's row, or undefined. */
   get(callId: string): Row | undefined {
     return this.#get.get(callId);
@@ -312,6 +350,7 @@ export class SqliteOutboxConnection {
       payload: row.payload,
       source: row.sourceFile,
       recording: row.recordingPath,
+      start: row.callStart,
       now,
     };
     if (Number(this.#insert.run(params).changes) === 1) return { callId: row.callId, enqueued: true, state: 'pending' };
@@ -327,22 +366,25 @@ export class SqliteOutboxConnection {
   #applySettlements(owner: string, settlements: readonly Settlement[], now: number): void {
     for (const s of settlements) {
       const base = { id: s.callId, owner, now, status: s.status };
+      let changed: number | bigint;
       switch (s.kind) {
         case 'delivered':
-          this.#settleDelivered.run({ id: s.callId, now, status: s.status });
+          changed = this.#settleDelivered.run({ id: s.callId, now, status: s.status }).changes;
           break;
         case 'retry':
-          this.#settleRetry.run({ ...base, next: s.nextAttemptAt, error: s.error });
+          changed = this.#settleRetry.run({ ...base, next: s.nextAttemptAt, error: s.error }).changes;
           break;
         case 'wait':
-          this.#settleWait.run({ ...base, next: s.nextAttemptAt, error: s.error });
+          changed = this.#settleWait.run({ ...base, next: s.nextAttemptAt, error: s.error }).changes;
           break;
         case 'dead':
-          this.#settleDead.run({ ...base, error: s.error, inc: s.countAttempt ? 1 : 0 });
+          changed = this.#settleDead.run({ ...base, error: s.error, inc: s.countAttempt ? 1 : 0 }).changes;
           break;
         default:
           throw new TypeError(`unknown settlement ${JSON.stringify(s satisfies never)}`);
       }
+      // A refused settlement (a stale owner's failure) is not part of the item's story either.
+      if (Number(changed) === 1 && s.log !== undefined) for (const entry of s.log) this.#logAttempt.run(logRow(s.callId, entry));
     }
   }
 
@@ -359,4 +401,9 @@ export class SqliteOutboxConnection {
       throw err;
     }
   }
+}
+
+/** The bound parameters of one history row. */
+function logRow(callId: string, e: AttemptLogEntry): Record<string, SQLInputValue> {
+  return { id: callId, at: e.at, step: e.step, attempt: e.attempt, status: e.status, duration: e.durationMs, outcome: e.outcome, error: e.error };
 }

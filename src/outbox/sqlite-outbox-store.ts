@@ -16,6 +16,8 @@ import { resolve } from 'node:path';
 import { ConfigError, CrmUploadError, InputError } from '../errors.ts';
 import type { CallPayload } from '../payload/call-payload.ts';
 import type {
+  AttemptLogEntry,
+  DeliveredQuery,
   EnqueueResult,
   LeaseOptions,
   NewOutboxItem,
@@ -25,6 +27,7 @@ import type {
   OutboxStore,
   RecordingCheckpoint,
   Settlement,
+  StoreCapabilities,
 } from './outbox-store.ts';
 import { SqliteOutboxConnection, STATES, type InsertRow, type LeaseParams, type Row, type SqlitePragmas, type WriteOp } from './sqlite-connection.ts';
 import { WriterThread } from './sqlite-writer.ts';
@@ -74,6 +77,8 @@ export function openSqliteOutbox(path: string, options: SqliteOutboxOptions = {}
 export class SqliteOutboxStore implements OutboxStore {
   /** Absolute path of the database file. */
   readonly path: string;
+  /** @inheritdoc */
+  readonly capabilities: StoreCapabilities = { selectiveLease: true };
   readonly #conn: SqliteOutboxConnection;
   readonly #busyTimeoutMs: number;
   readonly #mode: SqliteWriterMode;
@@ -202,10 +207,11 @@ export class SqliteOutboxStore implements OutboxStore {
    */
   async counts(_now?: number): Promise<OutboxCounts> {
     this.#open();
-    const counts: OutboxCounts = { pending: 0, in_flight: 0, delivered: 0, dead: 0, nextAttemptAt: null };
+    const counts: OutboxCounts = { pending: 0, in_flight: 0, delivered: 0, dead: 0, nextAttemptAt: null, oldestPendingAt: null };
     for (const row of this.#conn.counts()) {
       const key = str(row, 'state');
       if (key === 'next') counts.nextAttemptAt = optNum(row, 'next');
+      else if (key === 'oldest') counts.oldestPendingAt = optNum(row, 'next');
       else if (STATES.has(key)) counts[key as OutboxState] = num(row, 'n');
     }
     return counts;
@@ -235,6 +241,27 @@ export class SqliteOutboxStore implements OutboxStore {
     this.#open();
     if (target !== 'all' && target.length === 0) return 0;
     return this.#write('replay', target, Date.now());
+  }
+
+  /** @inheritdoc */
+  async requeue(callIds: readonly string[]): Promise<number> {
+    this.#open();
+    if (callIds.length === 0) return 0;
+    return this.#write('requeue', callIds, Date.now());
+  }
+
+  /** @inheritdoc */
+  async listDelivered(query: DeliveredQuery = {}): Promise<OutboxItem[]> {
+    this.#open();
+    const from = query.startFrom ?? Number.MIN_SAFE_INTEGER;
+    const to = query.startTo ?? Number.MAX_SAFE_INTEGER;
+    return this.#conn.delivered(from, to, query.limit ?? -1, query.offset ?? 0).map(toItem);
+  }
+
+  /** @inheritdoc */
+  async history(callId: string): Promise<AttemptLogEntry[]> {
+    this.#open();
+    return this.#conn.history(callId).map(toLogEntry);
   }
 
   /** @inheritdoc */
@@ -297,7 +324,26 @@ function toInsertRow(item: NewOutboxItem): InsertRow {
   if (item.payload === null || typeof item.payload !== 'object') {
     throw new InputError('E_OUTBOX_ITEM', `outbox item ${item.callId} has no payload object`, { callId: item.callId });
   }
-  return { callId: item.callId, payload: JSON.stringify(item.payload), sourceFile: item.sourceFile ?? null, recordingPath: item.recordingPath };
+  const start = Date.parse(item.payload.callDetails?.startTime ?? '');
+  return {
+    callId: item.callId,
+    payload: JSON.stringify(item.payload),
+    sourceFile: item.sourceFile ?? null,
+    recordingPath: item.recordingPath,
+    callStart: Number.isFinite(start) ? start : null,
+  };
+}
+
+function toLogEntry(row: Row): AttemptLogEntry {
+  return {
+    at: num(row, 'at'),
+    step: str(row, 'step') as AttemptLogEntry['step'],
+    attempt: num(row, 'attempt'),
+    status: optNum(row, 'status'),
+    durationMs: num(row, 'duration_ms'),
+    outcome: str(row, 'outcome') as AttemptLogEntry['outcome'],
+    error: optStr(row, 'error'),
+  };
 }
 
 function toItem(row: Row): OutboxItem {

@@ -48,7 +48,33 @@ const createVersion1: Migration = (db) => {
   `);
 };
 
-const MIGRATIONS: readonly Migration[] = [createVersion1];
+/** The name of the attempt history table (one row per request of an attempt). */
+export const ATTEMPTS_TABLE = 'attempts';
+
+// Version 2: the per-call timeline (dashboard, `history`) and the call's start time, so that reconcile
+// can page through delivered calls by the time the CRM filters on.
+const addHistoryAndCallStart: Migration = (db) => {
+  db.exec(`
+    CREATE TABLE ${ATTEMPTS_TABLE} (
+      seq         INTEGER PRIMARY KEY,
+      call_id     TEXT    NOT NULL,
+      at          INTEGER NOT NULL,
+      step        TEXT    NOT NULL CHECK (step IN ('recording', 'call-data')),
+      attempt     INTEGER NOT NULL,
+      status      INTEGER,
+      duration_ms REAL    NOT NULL,
+      outcome     TEXT    NOT NULL,
+      error       TEXT
+    ) STRICT;
+    CREATE INDEX ${ATTEMPTS_TABLE}_call ON ${ATTEMPTS_TABLE} (call_id, seq);
+    ALTER TABLE ${OUTBOX_TABLE} ADD COLUMN call_start INTEGER;
+    UPDATE ${OUTBOX_TABLE}
+      SET call_start = CAST(round((julianday(json_extract(payload, '$.callDetails.startTime')) - 2440587.5) * 86400000) AS INTEGER);
+    CREATE INDEX ${OUTBOX_TABLE}_delivered_start ON ${OUTBOX_TABLE} (call_start) WHERE state = 'delivered';
+  `);
+};
+
+const MIGRATIONS: readonly Migration[] = [createVersion1, addHistoryAndCallStart];
 
 /** The schema version this code writes and expects (`PRAGMA user_version`). */
 export const SCHEMA_VERSION: number = MIGRATIONS.length;

@@ -45,6 +45,9 @@ port.on('message', (req: WriteRequest) => {
       case 'replay':
         result = conn.replay(...(req.args as Parameters<SqliteOutboxConnection['replay']>));
         break;
+      case 'requeue':
+        result = conn.requeue(...(req.args as Parameters<SqliteOutboxConnection['requeue']>));
+        break;
       default:
         throw new TypeError(`unknown outbox writer request ${String((req as { op: unknown }).op)}`);
     }

@@ -5,7 +5,7 @@
 import { classifyOutcome, type Outcome } from '../crm/classify-outcome.ts';
 import type { CrmClient, CrmResult } from '../crm/crm-client.ts';
 import { idempotencyKey } from '../crm/idempotency.ts';
-import type { OutboxItem, OutboxStore, Settlement } from '../outbox/outbox-store.ts';
+import type { AttemptLogEntry, OutboxItem, OutboxStore, Settlement } from '../outbox/outbox-store.ts';
 import { withRecording } from '../payload/build-payload.ts';
 import type { CallPayload } from '../payload/call-payload.ts';
 import type { Pacer } from './pacer.ts';
@@ -46,21 +46,55 @@ export interface AttemptReport {
   durationMs: number;
   /** Set when the call went (or will go) out without its recording. */
   recordingNote: string | null;
+  /** Bytes of the recording this attempt uploaded (metrics); absent when it uploaded none. */
+  uploadedBytes?: number;
 }
 
-/** Run one attempt. Never rejects for CRM failures; rejects only when aborted or the store fails. */
+/**
+ * Run one attempt. Never rejects for CRM failures; rejects only when aborted or the store fails. The
+ * settlement carries the attempt's requests as `log`, for the item's history.
+ */
 export async function deliverItem(item: OutboxItem, ctx: DeliverContext): Promise<AttemptReport> {
   const prepared = await settleRecording(item, ctx);
   if ('report' in prepared) return prepared.report;
 
   await ctx.pacer.acquire(ctx.signal);
   const result = await ctx.client.postCallData(prepared.payload, { idempotencyKey: idempotencyKey(item.callId, 'call-data'), signal: ctx.signal });
+  const { settlement, status } = decide(item, classifyOutcome(result), result, ctx);
+  const log = [...prepared.log, logEntry(item, 'call-data', result, settlement.kind, errorOf(settlement), ctx)];
   return {
-    ...decide(item, classifyOutcome(result), result, ctx),
+    settlement: { ...settlement, log },
+    status,
     step: 'call-data',
     durationMs: prepared.durationMs + result.durationMs,
     recordingNote: prepared.recordingNote,
+    ...(prepared.uploadedBytes === undefined ? {} : { uploadedBytes: prepared.uploadedBytes }),
   };
+}
+
+/** One request as a history entry; `at` is when it started (its end minus its duration). */
+function logEntry(
+  item: OutboxItem,
+  step: AttemptLogEntry['step'],
+  result: CrmResult | null,
+  outcome: AttemptLogEntry['outcome'],
+  error: string | null,
+  ctx: Pick<DeliverContext, 'now'>,
+): AttemptLogEntry {
+  const durationMs = result?.durationMs ?? 0;
+  return {
+    at: Math.round((ctx.now ?? Date.now)() - durationMs),
+    step,
+    attempt: item.attempts + 1,
+    status: result?.kind === 'response' ? result.status : null,
+    durationMs,
+    outcome,
+    error,
+  };
+}
+
+function errorOf(s: Settlement): string | null {
+  return s.kind === 'delivered' ? null : s.error;
 }
 
 /**
@@ -71,10 +105,10 @@ export async function deliverItem(item: OutboxItem, ctx: DeliverContext): Promis
 async function settleRecording(
   item: OutboxItem,
   ctx: DeliverContext,
-): Promise<{ payload: CallPayload; durationMs: number; recordingNote: string | null } | { report: AttemptReport }> {
+): Promise<{ payload: CallPayload; durationMs: number; recordingNote: string | null; log: AttemptLogEntry[]; uploadedBytes?: number } | { report: AttemptReport }> {
   const rec = item.recording;
-  if (rec.url !== null) return { payload: withRecording(item.payload, rec), durationMs: 0, recordingNote: null };
-  if (rec.path === null || rec.note !== null) return { payload: item.payload, durationMs: 0, recordingNote: rec.note };
+  if (rec.url !== null) return { payload: withRecording(item.payload, rec), durationMs: 0, recordingNote: null, log: [] };
+  if (rec.path === null || rec.note !== null) return { payload: item.payload, durationMs: 0, recordingNote: rec.note, log: [] };
 
   const now = ctx.now ?? Date.now;
   const { settings } = ctx;
@@ -97,22 +131,27 @@ async function settleRecording(
   switch (step.kind) {
     case 'not-ready': {
       // Not a failure: egress is still writing. Come back soon without spending an attempt.
-      const settlement: Settlement = { callId: item.callId, kind: 'wait', nextAttemptAt: now(), status: null, error: step.note };
+      const log = [logEntry(item, 'recording', null, 'not-ready', step.note, ctx)];
+      const settlement: Settlement = { callId: item.callId, kind: 'wait', nextAttemptAt: now(), status: null, error: step.note, log };
       return { report: { settlement, step: null, status: null, durationMs: 0, recordingNote: step.note } };
     }
-    case 'failed':
-      return {
-        report: { ...decide(item, step.outcome, step.result, ctx), step: 'recording', durationMs: step.result.durationMs, recordingNote: null },
-      };
+    case 'failed': {
+      const { settlement, status } = decide(item, step.outcome, step.result, ctx);
+      const log = [logEntry(item, 'recording', step.result, settlement.kind, errorOf(settlement), ctx)];
+      return { report: { settlement: { ...settlement, log }, status, step: 'recording', durationMs: step.result.durationMs, recordingNote: null } };
+    }
     case 'uploaded': {
       const figures = { url: step.url, size: step.size, duration: step.duration };
       // Stored before the POST: a retry or a restarted worker finds the URL and never uploads again.
       await ctx.store.checkpointRecording(item.callId, { ...figures, note: null });
-      return { payload: withRecording(item.payload, figures), durationMs: step.result.durationMs, recordingNote: null };
+      const log = [logEntry(item, 'recording', step.result, 'uploaded', null, ctx)];
+      return { payload: withRecording(item.payload, figures), durationMs: step.result.durationMs, recordingNote: null, log, uploadedBytes: step.size };
     }
-    case 'skip':
+    case 'skip': {
       await ctx.store.checkpointRecording(item.callId, { note: step.note, size: step.size ?? rec.size });
-      return { payload: item.payload, durationMs: step.result?.durationMs ?? 0, recordingNote: step.note };
+      const log = [logEntry(item, 'recording', step.result, 'skipped', step.note, ctx)];
+      return { payload: item.payload, durationMs: step.result?.durationMs ?? 0, recordingNote: step.note, log };
+    }
   }
 }
 

@@ -17,7 +17,8 @@ import type { CrmClient } from '../crm/crm-client.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import type { OutboxItem, OutboxStore, Settlement } from '../outbox/outbox-store.ts';
 import { deliverItem, failedAttempt, type AttemptReport, type DeliverContext } from './deliver-item.ts';
-import { createPacer, type Pacer } from './pacer.ts';
+import type { Pacer } from './pacer.ts';
+import { pacerFor } from './pacer-for.ts';
 import type { AudioFigures } from './recording-step.ts';
 import { createSettleBatcher, type PendingSettlement } from './settle-batch.ts';
 
@@ -44,6 +45,11 @@ export interface WorkerOptions {
   graceMs?: number;
   /** Called once each outcome is committed. */
   onSettled?: (settlement: Settlement, item: OutboxItem) => void;
+  /**
+   * Called as each attempt ends, before its outcome is committed (metrics: outcome, status, duration,
+   * bytes uploaded). Not called for an attempt cut short by `stop()`, which is released untouched.
+   */
+  onAttempt?: (report: AttemptReport, item: OutboxItem) => void;
   /** Reads a recording's size and duration after its upload; default `probeAudio`. */
   probe?: (path: string) => Promise<AudioFigures>;
 }
@@ -96,7 +102,10 @@ export function startWorker(options: WorkerOptions): WorkerHandle {
   const { store, client, config } = options;
   const log = options.logger ?? silentLogger();
   const owner = options.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const pacer = options.pacer ?? createPacer(config.rateLimit);
+  const pacer = options.pacer ?? pacerFor(store, config.rateLimit);
+  // A store that can pick leases only the calls asked for; a shared queue hands out whatever is due, and
+  // this worker then delivers those too until its own calls are final (`finished`).
+  const leaseIds = store.capabilities.selectiveLease ? options.callIds : undefined;
   const leaseMs = leaseDurationMs(config.timeoutMs);
   const concurrency = Math.max(1, config.concurrency);
   // Items leased ahead of a free slot, so that a finished delivery is replaced at once and one lease (a
@@ -194,6 +203,14 @@ export function startWorker(options: WorkerOptions): WorkerHandle {
     else log.info(line, 'attempt');
   }
 
+  function notifyAttempt(report: AttemptReport, item: OutboxItem): void {
+    try {
+      options.onAttempt?.(report, item);
+    } catch (err) {
+      log.error({ callId: item.callId, err: errorText(err) }, 'onAttempt callback failed');
+    }
+  }
+
   function count(s: Settlement): void {
     summary.attempts += 1;
     if (s.kind === 'delivered') summary.delivered += 1;
@@ -212,6 +229,7 @@ export function startWorker(options: WorkerOptions): WorkerHandle {
       } else {
         logAttempt(item, report);
         count(report.settlement);
+        notifyAttempt(report, item);
         record(report.settlement, item);
       }
     } catch (err) {
@@ -275,7 +293,7 @@ export function startWorker(options: WorkerOptions): WorkerHandle {
     const now = Date.now();
     // Restricted to this worker's calls: another process's due items must not wake it up (it cannot
     // take them), and the query costs the same however long the outbox's history is.
-    const next = await store.nextDueAt(options.callIds === undefined ? {} : { callIds: options.callIds });
+    const next = await store.nextDueAt(leaseIds === undefined ? {} : { callIds: leaseIds });
     if (next === null) return now + IDLE_POLL_MS; // new enqueues are only seen by looking
     if (next <= now) return now + RECHECK_MS;
     return Math.min(next, now + IDLE_POLL_MS);
@@ -306,7 +324,7 @@ export function startWorker(options: WorkerOptions): WorkerHandle {
         if (stopping) break;
         // One transaction: the outcomes, then whatever room there is (a top-up costs nothing extra).
         const room = leaseRoom();
-        const items = await batcher.flushAndLease({ limit: room, leaseMs, callIds: options.callIds });
+        const items = await batcher.flushAndLease({ limit: room, leaseMs, callIds: leaseIds });
         buffer.push(...items);
         pump();
         if (stopping) break;

@@ -36,7 +36,11 @@ describe('worker, status and dead-letter commands', () => {
     const r = await runCli(['status', '--json'], env);
     assert.equal(r.code, 0, r.stderr);
     const json = JSON.parse(r.stdout) as Record<string, unknown>;
-    assert.deepEqual({ ...json, nextAttemptAt: typeof json.nextAttemptAt }, { pending: 4, in_flight: 0, delivered: 0, dead: 0, nextAttemptAt: 'string' });
+    assert.deepEqual(
+      { ...json, nextAttemptAt: typeof json.nextAttemptAt, oldestPendingAt: typeof json.oldestPendingAt },
+      { pending: 4, in_flight: 0, delivered: 0, dead: 0, nextAttemptAt: 'string', oldestPendingAt: 'string' },
+    );
+    assert.ok(Date.parse(String(json.oldestPendingAt)) <= Date.now(), 'the oldest pending call was enqueued before now');
   });
 
   test('worker --once: exit 1 when calls went dead, with a summary on stderr only', async () => {
@@ -84,7 +88,7 @@ describe('worker, status and dead-letter commands', () => {
     const r = await runCli(['worker', '--once'], env);
     assert.equal(r.code, 0, r.stderr);
     const status = JSON.parse((await runCli(['status', '--json'], env)).stdout) as Record<string, unknown>;
-    assert.deepEqual(status, { pending: 0, in_flight: 0, delivered: 4, dead: 0, nextAttemptAt: null });
+    assert.deepEqual(status, { pending: 0, in_flight: 0, delivered: 4, dead: 0, nextAttemptAt: null, oldestPendingAt: null });
     assert.equal((await crmAdmin(crm.url).calls()).length, 4);
   });
 

@@ -1,12 +1,17 @@
 /**
- * The `OutboxStore` contract suite (DESIGN.md, "Delivery" → "Outbox"), written once and run against
- * every store: `outboxContractSuite('sqlite', factory)`. Times are passed explicitly wherever the
- * contract takes a `now`, so that nothing depends on the machine's speed.
+ * The `OutboxStore` contract suite (DESIGN.md, "Delivery" → "Outbox"), written once and run unchanged
+ * against every store: `outboxContractSuite('SQLite', factory)`, `outboxContractSuite('BullMQ', …)`.
+ *
+ * It runs on the real clock, because a shared queue (BullMQ on Redis) decides on its own clock when a
+ * job is due and when a lock has expired: nothing here passes a `now`. Waits are short (a few hundred
+ * ms) and bounded. Where a store may take a moment to notice something (an expired lease comes back
+ * through BullMQ's stalled-job check), the suite polls until it happens, within the fixture's
+ * `recoveryMs`, and never asserts how fast.
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
-import type { OutboxItem, OutboxStore, Settlement } from '../../src/outbox/outbox-store.ts';
+import type { AttemptLogEntry, OutboxItem, OutboxStore, Settlement } from '../../src/outbox/outbox-store.ts';
 import { sampleItem } from './sample-item.ts';
 
 /** What a store factory gives the suite for one test. */
@@ -16,9 +21,19 @@ export interface OutboxFixture {
   reopen?: () => Promise<OutboxStore>;
   /** Close whatever the fixture opened and remove its data. */
   cleanup: () => Promise<void>;
+  /**
+   * At most how long after a lease has expired the item can be leased again (0 for a store that checks
+   * expiry in every lease; BullMQ moves stalled jobs back on a timer). Default 0.
+   */
+  recoveryMs?: number;
 }
 
+/** A lease long enough never to expire within a test. */
 const LEASE_MS = 60_000;
+/** A lease that expires within a test. */
+const SHORT_LEASE_MS = 300;
+/** Clock tolerance between what a store reports and the test's own clock (a networked store's round trips). */
+const TOL = 50;
 
 /** Register the contract tests for one store; `factory` gives each test a fresh, empty store. */
 export function outboxContractSuite(name: string, factory: () => Promise<OutboxFixture>): void {
@@ -31,10 +46,9 @@ export function outboxContractSuite(name: string, factory: () => Promise<OutboxF
     }
   };
 
-  /** Enqueue `ids` and return a `now` by which all of them are due. */
-  const seed = async (store: OutboxStore, ids: readonly string[]): Promise<number> => {
+  /** Enqueue `ids` one by one (so that they are due in this order). */
+  const seed = async (store: OutboxStore, ids: readonly string[]): Promise<void> => {
     for (const id of ids) await store.enqueue(sampleItem(id));
-    return Date.now() + 1;
   };
 
   const mustGet = async (store: OutboxStore, callId: string): Promise<OutboxItem> => {
@@ -44,6 +58,31 @@ export function outboxContractSuite(name: string, factory: () => Promise<OutboxF
   };
 
   const ids = (items: readonly OutboxItem[]): string[] => items.map((i) => i.callId);
+
+  /** An item without the fields a store may compute at read time (lease expiry, update time). */
+  const stable = (item: OutboxItem): Omit<OutboxItem, 'leaseUntil' | 'updatedAt'> => {
+    const { leaseUntil: _l, updatedAt: _u, ...rest } = item;
+    return rest;
+  };
+
+  const near = (actual: number | null, expected: number, what: string): void => {
+    assert.ok(actual !== null && Math.abs(actual - expected) <= TOL, `${what}: ${actual} is not within ${TOL} ms of ${expected}`);
+  };
+
+  /** Lease one item with `owner` until `callId` comes back, polling; fails after `withinMs`. */
+  const leaseWhenBack = async (store: OutboxStore, owner: string, withinMs: number, leaseMs = LEASE_MS): Promise<OutboxItem[]> => {
+    const deadline = Date.now() + withinMs;
+    for (;;) {
+      const got = await store.lease({ limit: 10, leaseMs, owner });
+      if (got.length > 0 || Date.now() > deadline) return got;
+      await sleep(20);
+    }
+  };
+
+  /** How long to wait for an expired lease to come back: its rest, the store's recovery, and slack. */
+  const backWithin = (fixture: OutboxFixture, leaseMs: number): number => leaseMs + (fixture.recoveryMs ?? 0) + 3_000;
+
+  const delivered = (items: readonly OutboxItem[]): Settlement[] => items.map((i) => ({ callId: i.callId, kind: 'delivered', status: 201 }));
 
   describe(`OutboxStore contract: ${name}`, () => {
     describe('enqueue', () => {
@@ -58,8 +97,8 @@ export function outboxContractSuite(name: string, factory: () => Promise<OutboxF
         assert.equal(got.state, 'pending');
         assert.equal(got.attempts, 0);
         assert.equal(got.rateLimitWaits, 0);
-        assert.ok(got.nextAttemptAt >= before && got.nextAttemptAt <= after, 'due at enqueue time');
-        assert.ok(got.createdAt >= before && got.createdAt <= after);
+        assert.ok(got.nextAttemptAt >= before - TOL && got.nextAttemptAt <= after + TOL, 'due at enqueue time');
+        assert.ok(got.createdAt >= before - TOL && got.createdAt <= after + TOL);
         assert.ok(got.updatedAt >= got.createdAt);
         assert.equal(got.leaseOwner, null);
         assert.equal(got.leaseUntil, null);
@@ -67,12 +106,14 @@ export function outboxContractSuite(name: string, factory: () => Promise<OutboxF
         assert.equal(got.lastError, null);
         assert.equal(got.deliveredAt, null);
         assert.deepEqual(got.recording, { path: '/rec/a.ogg', url: null, size: null, duration: null, note: null });
+        assert.deepEqual(await store.history('CALL-1'), []);
       }));
 
       test('a missing sourceFile is stored as null; get of an unknown callId is null', withStore(async ({ store }) => {
         await store.enqueue({ ...sampleItem('CALL-1'), sourceFile: undefined });
         assert.equal((await mustGet(store, 'CALL-1')).sourceFile, null);
         assert.equal(await store.get('CALL-nope'), null);
+        assert.deepEqual(await store.history('CALL-nope'), []);
       }));
 
       test('is idempotent: a second enqueue changes nothing and says so', withStore(async ({ store }) => {
@@ -84,17 +125,17 @@ export function outboxContractSuite(name: string, factory: () => Promise<OutboxF
       }));
 
       test('a delivered, dead or leased item is left as it is by a new enqueue', withStore(async ({ store }) => {
-        const now = await seed(store, ['D', 'X', 'L']);
-        await store.lease({ limit: 3, leaseMs: LEASE_MS, owner: 'w', now });
+        await seed(store, ['D', 'X', 'L']);
+        assert.equal((await store.lease({ limit: 3, leaseMs: LEASE_MS, owner: 'w' })).length, 3);
         await store.settle('w', [
           { callId: 'D', kind: 'delivered', status: 201 },
           { callId: 'X', kind: 'dead', status: 400, error: 'bad', countAttempt: true },
-        ], now);
-        const before = await Promise.all(['D', 'X', 'L'].map((id) => mustGet(store, id)));
+        ]);
+        const before = (await Promise.all(['D', 'X', 'L'].map((id) => mustGet(store, id)))).map(stable);
         assert.deepEqual(await store.enqueue(sampleItem('D', { marker: 'again' })), { callId: 'D', enqueued: false, state: 'delivered' });
         assert.deepEqual(await store.enqueue(sampleItem('X', { marker: 'again' })), { callId: 'X', enqueued: false, state: 'dead' });
         assert.deepEqual(await store.enqueue(sampleItem('L', { marker: 'again' })), { callId: 'L', enqueued: false, state: 'in_flight' });
-        assert.deepEqual(await Promise.all(['D', 'X', 'L'].map((id) => mustGet(store, id))), before);
+        assert.deepEqual((await Promise.all(['D', 'X', 'L'].map((id) => mustGet(store, id)))).map(stable), before);
       }));
 
       test('enqueueMany mixes new and existing items, and duplicates within the batch', withStore(async ({ store }) => {
@@ -116,110 +157,135 @@ export function outboxContractSuite(name: string, factory: () => Promise<OutboxF
         }
         assert.deepEqual(await store.enqueueMany([]), []);
       }));
+
+      test('concurrent enqueues of one callId store it once, and exactly one of them says it was new', withStore(async ({ store }) => {
+        const results = await Promise.all(Array.from({ length: 8 }, (_, i) => store.enqueue(sampleItem('SAME', { marker: `m${i}` }))));
+        assert.equal(results.filter((r) => r.enqueued).length, 1);
+        assert.ok(results.every((r) => r.callId === 'SAME' && r.state === 'pending'));
+        assert.equal((await store.counts()).pending, 1);
+      }));
     });
 
     describe('lease', () => {
       test('respects the limit and makes items in_flight for the owner until now + leaseMs', withStore(async ({ store }) => {
-        const now = await seed(store, ['A', 'B', 'C', 'D', 'E']);
-        const leased = await store.lease({ limit: 3, leaseMs: 5000, owner: 'w1', now });
-        assert.equal(leased.length, 3);
+        await seed(store, ['A', 'B', 'C', 'D', 'E']);
+        const before = Date.now();
+        const leased = await store.lease({ limit: 3, leaseMs: 5000, owner: 'w1' });
+        const after = Date.now();
+        assert.deepEqual(ids(leased), ['A', 'B', 'C'], 'oldest first');
         for (const item of leased) {
           assert.equal(item.state, 'in_flight');
           assert.equal(item.leaseOwner, 'w1');
-          assert.equal(item.leaseUntil, now + 5000);
-          assert.deepEqual(await mustGet(store, item.callId), item, 'what lease returns is what is stored');
+          assert.ok(item.leaseUntil !== null && item.leaseUntil >= before + 5000 - TOL && item.leaseUntil <= after + 5000 + TOL, `leaseUntil ${item.leaseUntil}`);
+          const stored = await mustGet(store, item.callId);
+          assert.deepEqual(stable(stored), stable(item), 'what lease returns is what is stored');
+          near(stored.leaseUntil, item.leaseUntil ?? 0, 'stored lease expiry');
         }
-        const counts = await store.counts(now);
+        const counts = await store.counts();
         assert.equal(counts.in_flight, 3);
         assert.equal(counts.pending, 2);
-        assert.deepEqual(await store.lease({ limit: 0, leaseMs: 5000, owner: 'w1', now }), []);
+        assert.deepEqual(await store.lease({ limit: 0, leaseMs: 5000, owner: 'w1' }), []);
       }));
 
-      test('leases only due items, oldest due first', withStore(async ({ store }) => {
-        const now = await seed(store, ['A', 'B', 'C', 'D']);
-        await store.lease({ limit: 4, leaseMs: LEASE_MS, owner: 'w', now });
+      test('leases only due items, earliest due first', withStore(async ({ store }) => {
+        await seed(store, ['A', 'B', 'C', 'D']);
+        await store.lease({ limit: 4, leaseMs: LEASE_MS, owner: 'w' });
+        const t0 = Date.now();
         await store.settle('w', [
-          { callId: 'A', kind: 'retry', nextAttemptAt: now + 300, status: 503, error: 'e' },
-          { callId: 'B', kind: 'retry', nextAttemptAt: now + 100, status: 503, error: 'e' },
-          { callId: 'C', kind: 'wait', nextAttemptAt: now + 200, status: 429, error: 'e' },
-          { callId: 'D', kind: 'retry', nextAttemptAt: now + 10_000, status: 503, error: 'e' },
-        ], now);
-        assert.deepEqual(await store.lease({ limit: 10, leaseMs: LEASE_MS, owner: 'w', now: now + 99 }), []);
-        assert.deepEqual(ids(await store.lease({ limit: 10, leaseMs: LEASE_MS, owner: 'w', now: now + 1000 })), ['B', 'C', 'A']);
+          { callId: 'A', kind: 'retry', nextAttemptAt: t0 + 450, status: 503, error: 'e' },
+          { callId: 'B', kind: 'retry', nextAttemptAt: t0 + 150, status: 503, error: 'e' },
+          { callId: 'C', kind: 'wait', nextAttemptAt: t0 + 300, status: 429, error: 'e' },
+          { callId: 'D', kind: 'retry', nextAttemptAt: t0 + 60_000, status: 503, error: 'e' },
+        ]);
+        assert.deepEqual(await store.lease({ limit: 10, leaseMs: LEASE_MS, owner: 'w' }), [], 'nothing is due yet');
+        await sleep(t0 + 700 - Date.now());
+        assert.deepEqual(ids(await store.lease({ limit: 10, leaseMs: LEASE_MS, owner: 'w' })), ['B', 'C', 'A']);
       }));
 
-      test('limit takes the oldest due items', withStore(async ({ store }) => {
-        const now = await seed(store, ['A', 'B', 'C']);
-        await store.lease({ limit: 3, leaseMs: LEASE_MS, owner: 'w', now });
+      test('limit takes the earliest due items', withStore(async ({ store }) => {
+        await seed(store, ['A', 'B', 'C']);
+        await store.lease({ limit: 3, leaseMs: LEASE_MS, owner: 'w' });
+        const t0 = Date.now();
         await store.settle('w', [
-          { callId: 'A', kind: 'retry', nextAttemptAt: now + 30, status: null, error: 'e' },
-          { callId: 'B', kind: 'retry', nextAttemptAt: now + 10, status: null, error: 'e' },
-          { callId: 'C', kind: 'retry', nextAttemptAt: now + 20, status: null, error: 'e' },
-        ], now);
-        assert.deepEqual(ids(await store.lease({ limit: 2, leaseMs: LEASE_MS, owner: 'w', now: now + 50 })), ['B', 'C']);
+          { callId: 'A', kind: 'retry', nextAttemptAt: t0 + 300, status: null, error: 'e' },
+          { callId: 'B', kind: 'retry', nextAttemptAt: t0 + 100, status: null, error: 'e' },
+          { callId: 'C', kind: 'retry', nextAttemptAt: t0 + 200, status: null, error: 'e' },
+        ]);
+        await sleep(t0 + 500 - Date.now());
+        assert.deepEqual(ids(await store.lease({ limit: 2, leaseMs: LEASE_MS, owner: 'w' })), ['B', 'C']);
       }));
 
-      test('callIds restricts the lease to those items', withStore(async ({ store }) => {
-        const now = await seed(store, ['A', 'B', 'C', 'D']);
-        const leased = await store.lease({ limit: 10, leaseMs: LEASE_MS, owner: 'w', now, callIds: ['D', 'B', 'missing', 'B'] });
+      test('callIds restricts the lease to those items, or is refused where the store cannot pick', withStore(async ({ store }) => {
+        await seed(store, ['A', 'B', 'C', 'D']);
+        if (!store.capabilities.selectiveLease) {
+          await assert.rejects(store.lease({ limit: 10, leaseMs: LEASE_MS, owner: 'w', callIds: ['B'] }), (err: Error & { code?: string }) => err.code === 'E_OUTBOX_UNSUPPORTED');
+          assert.equal((await store.counts()).pending, 4, 'nothing leased');
+          return;
+        }
+        const leased = await store.lease({ limit: 10, leaseMs: LEASE_MS, owner: 'w', callIds: ['D', 'B', 'missing', 'B'] });
         assert.deepEqual(ids(leased).sort(), ['B', 'D']);
-        assert.deepEqual(await store.lease({ limit: 10, leaseMs: LEASE_MS, owner: 'w', now, callIds: [] }), []);
-        assert.deepEqual(ids(await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w', now, callIds: ['A', 'C'] })).length, 1);
-        assert.equal((await store.counts(now)).pending, 1);
+        assert.deepEqual(await store.lease({ limit: 10, leaseMs: LEASE_MS, owner: 'w', callIds: [] }), []);
+        assert.deepEqual(ids(await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w', callIds: ['A', 'C'] })).length, 1);
+        assert.equal((await store.counts()).pending, 1);
       }));
 
       test('two owners never lease the same item', withStore(async ({ store }) => {
         const all = Array.from({ length: 10 }, (_, i) => `C${i}`);
-        const now = await seed(store, all);
-        const a = await store.lease({ limit: 3, leaseMs: LEASE_MS, owner: 'a', now });
-        const b = await store.lease({ limit: 100, leaseMs: LEASE_MS, owner: 'b', now });
+        await seed(store, all);
+        const a = await store.lease({ limit: 3, leaseMs: LEASE_MS, owner: 'a' });
+        const b = await store.lease({ limit: 100, leaseMs: LEASE_MS, owner: 'b' });
         assert.equal(a.length, 3);
         assert.equal(b.length, 7);
         assert.deepEqual([...ids(a), ...ids(b)].sort(), [...all].sort());
-        assert.deepEqual(await store.lease({ limit: 100, leaseMs: LEASE_MS, owner: 'c', now }), []);
+        assert.deepEqual(await store.lease({ limit: 100, leaseMs: LEASE_MS, owner: 'c' }), []);
       }));
 
       test('concurrent leases are disjoint', withStore(async ({ store }) => {
         const all = Array.from({ length: 20 }, (_, i) => `C${i}`);
-        const now = await seed(store, all);
+        await seed(store, all);
         const batches = await Promise.all(
-          ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].map((owner) => store.lease({ limit: 3, leaseMs: LEASE_MS, owner, now })),
+          ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].map((owner) => store.lease({ limit: 3, leaseMs: LEASE_MS, owner })),
         );
         const leased = batches.flatMap(ids);
         assert.equal(new Set(leased).size, leased.length, 'no item in two leases');
         assert.equal(leased.length, 20);
       }));
 
-      test('an expired lease goes back into circulation; a live one does not', withStore(async ({ store }) => {
-        const now = await seed(store, ['A']);
-        await store.lease({ limit: 1, leaseMs: 1000, owner: 'old', now });
-        assert.deepEqual(await store.lease({ limit: 1, leaseMs: 1000, owner: 'new', now: now + 500 }), []);
-        const taken = await store.lease({ limit: 1, leaseMs: 1000, owner: 'new', now: now + 1001 });
+      test('an expired lease goes back into circulation; a live one does not', withStore(async (fixture) => {
+        const { store } = fixture;
+        await seed(store, ['A']);
+        const t0 = Date.now();
+        await store.lease({ limit: 1, leaseMs: SHORT_LEASE_MS, owner: 'old' });
+        assert.deepEqual(await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'new' }), [], 'the lease is live');
+        const taken = await leaseWhenBack(store, 'new', backWithin(fixture, SHORT_LEASE_MS));
+        assert.ok(Date.now() - t0 >= SHORT_LEASE_MS - TOL, 'not before the lease expired');
         assert.deepEqual(ids(taken), ['A']);
         assert.equal(taken[0]?.leaseOwner, 'new');
-        assert.equal(taken[0]?.leaseUntil, now + 2001);
         assert.equal(taken[0]?.attempts, 0, 'an expired lease is not an attempt');
       }));
     });
 
     describe('settle', () => {
       test('retry: attempts + 1, back to pending at nextAttemptAt, with status and error', withStore(async ({ store }) => {
-        const now = await seed(store, ['A']);
-        await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w', now });
-        await store.settle('w', [{ callId: 'A', kind: 'retry', nextAttemptAt: now + 5000, status: 503, error: 'HTTP 503' }], now + 10);
+        await seed(store, ['A']);
+        await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w' });
+        const due = Date.now() + 300;
+        await store.settle('w', [{ callId: 'A', kind: 'retry', nextAttemptAt: due, status: 503, error: 'HTTP 503' }]);
         const a = await mustGet(store, 'A');
         assert.equal(a.state, 'pending');
         assert.equal(a.attempts, 1);
         assert.equal(a.rateLimitWaits, 0);
-        assert.equal(a.nextAttemptAt, now + 5000);
+        near(a.nextAttemptAt, due, 'nextAttemptAt');
         assert.equal(a.lastStatus, 503);
         assert.equal(a.lastError, 'HTTP 503');
         assert.equal(a.leaseOwner, null);
         assert.equal(a.leaseUntil, null);
         assert.equal(a.deliveredAt, null);
-        assert.deepEqual(await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w', now: now + 4999 }), []);
-        assert.deepEqual(ids(await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w', now: now + 5000 })), ['A']);
-        await store.settle('w', [{ callId: 'A', kind: 'retry', nextAttemptAt: now + 9000, status: null, error: 'ECONNRESET' }], now + 5001);
+        assert.deepEqual(await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w' }), [], 'not due before nextAttemptAt');
+        const back = await leaseWhenBack(store, 'w', 3_000);
+        assert.ok(Date.now() >= due - TOL, 'leased again only once due');
+        assert.deepEqual(ids(back), ['A']);
+        await store.settle('w', [{ callId: 'A', kind: 'retry', nextAttemptAt: Date.now() + 60_000, status: null, error: 'ECONNRESET' }]);
         const again = await mustGet(store, 'A');
         assert.equal(again.attempts, 2);
         assert.equal(again.lastStatus, null, 'a network error has no status');
@@ -227,28 +293,29 @@ export function outboxContractSuite(name: string, factory: () => Promise<OutboxF
       }));
 
       test('wait: rateLimitWaits + 1, attempts unchanged', withStore(async ({ store }) => {
-        const now = await seed(store, ['A']);
-        await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w', now });
-        await store.settle('w', [{ callId: 'A', kind: 'retry', nextAttemptAt: now, status: 500, error: 'e' }], now);
-        await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w', now });
-        await store.settle('w', [{ callId: 'A', kind: 'wait', nextAttemptAt: now + 60_000, status: 429, error: 'Retry-After 60' }], now);
+        await seed(store, ['A']);
+        await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w' });
+        await store.settle('w', [{ callId: 'A', kind: 'retry', nextAttemptAt: Date.now(), status: 500, error: 'e' }]);
+        assert.deepEqual(ids(await leaseWhenBack(store, 'w', 3_000)), ['A']);
+        const due = Date.now() + 60_000;
+        await store.settle('w', [{ callId: 'A', kind: 'wait', nextAttemptAt: due, status: 429, error: 'Retry-After 60' }]);
         const a = await mustGet(store, 'A');
         assert.equal(a.state, 'pending');
         assert.equal(a.attempts, 1);
         assert.equal(a.rateLimitWaits, 1);
-        assert.equal(a.nextAttemptAt, now + 60_000);
+        near(a.nextAttemptAt, due, 'nextAttemptAt');
         assert.equal(a.lastStatus, 429);
         assert.equal(a.lastError, 'Retry-After 60');
         assert.equal(a.leaseOwner, null);
       }));
 
       test('dead: final, attempts + 1 only when countAttempt', withStore(async ({ store }) => {
-        const now = await seed(store, ['A', 'B']);
-        await store.lease({ limit: 2, leaseMs: LEASE_MS, owner: 'w', now });
+        await seed(store, ['A', 'B']);
+        await store.lease({ limit: 2, leaseMs: LEASE_MS, owner: 'w' });
         await store.settle('w', [
           { callId: 'A', kind: 'dead', status: 400, error: 'missing field campaignId', countAttempt: true },
           { callId: 'B', kind: 'dead', status: null, error: 'invalid payload', countAttempt: false },
-        ], now);
+        ]);
         const a = await mustGet(store, 'A');
         const b = await mustGet(store, 'B');
         assert.equal(a.state, 'dead');
@@ -261,172 +328,186 @@ export function outboxContractSuite(name: string, factory: () => Promise<OutboxF
         assert.equal(b.attempts, 0);
         assert.equal(b.lastStatus, null);
         assert.equal(b.lastError, 'invalid payload');
-        assert.deepEqual(await store.lease({ limit: 10, leaseMs: LEASE_MS, owner: 'w', now: now + 1e9 }), [], 'dead is never leased');
+        assert.deepEqual(await store.lease({ limit: 10, leaseMs: LEASE_MS, owner: 'w' }), [], 'dead is never leased');
       }));
 
       test('delivered: final, deliveredAt = now, attempts + 1, last error cleared', withStore(async ({ store }) => {
-        const now = await seed(store, ['A']);
-        await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w', now });
-        await store.settle('w', [{ callId: 'A', kind: 'retry', nextAttemptAt: now, status: 502, error: 'bad gateway' }], now);
-        await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w', now });
-        await store.settle('w', [{ callId: 'A', kind: 'delivered', status: 201 }], now + 7);
+        await seed(store, ['A']);
+        await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w' });
+        await store.settle('w', [{ callId: 'A', kind: 'retry', nextAttemptAt: Date.now(), status: 502, error: 'bad gateway' }]);
+        assert.deepEqual(ids(await leaseWhenBack(store, 'w', 3_000)), ['A']);
+        const before = Date.now();
+        await store.settle('w', [{ callId: 'A', kind: 'delivered', status: 201 }]);
         const a = await mustGet(store, 'A');
         assert.equal(a.state, 'delivered');
-        assert.equal(a.deliveredAt, now + 7);
+        assert.ok(a.deliveredAt !== null && a.deliveredAt >= before - TOL && a.deliveredAt <= Date.now() + TOL);
         assert.equal(a.attempts, 2);
         assert.equal(a.lastStatus, 201);
         assert.equal(a.lastError, null);
         assert.equal(a.leaseOwner, null);
         assert.equal(a.leaseUntil, null);
-        assert.deepEqual(await store.lease({ limit: 10, leaseMs: LEASE_MS, owner: 'w', now: now + 1e9 }), [], 'delivered is never leased');
-        await store.settle('w', [{ callId: 'A', kind: 'retry', nextAttemptAt: now, status: 500, error: 'late' }], now + 8);
-        assert.deepEqual(await mustGet(store, 'A'), a, 'a settle after delivered changes nothing');
+        assert.deepEqual(await store.lease({ limit: 10, leaseMs: LEASE_MS, owner: 'w' }), [], 'delivered is never leased');
+        await store.settle('w', [{ callId: 'A', kind: 'retry', nextAttemptAt: Date.now(), status: 500, error: 'late' }]);
+        assert.deepEqual(stable(await mustGet(store, 'A')), stable(a), 'a settle after delivered changes nothing');
       }));
 
       test('a batch mixes kinds in one call; an empty batch is fine', withStore(async ({ store }) => {
-        const now = await seed(store, ['A', 'B', 'C', 'D']);
-        await store.lease({ limit: 4, leaseMs: LEASE_MS, owner: 'w', now });
+        await seed(store, ['A', 'B', 'C', 'D']);
+        await store.lease({ limit: 4, leaseMs: LEASE_MS, owner: 'w' });
         await store.settle('w', [
           { callId: 'A', kind: 'delivered', status: 200 },
-          { callId: 'B', kind: 'retry', nextAttemptAt: now + 1, status: 504, error: 'timeout' },
-          { callId: 'C', kind: 'wait', nextAttemptAt: now + 2, status: 429, error: 'rate' },
+          { callId: 'B', kind: 'retry', nextAttemptAt: Date.now() + 60_000, status: 504, error: 'timeout' },
+          { callId: 'C', kind: 'wait', nextAttemptAt: Date.now() + 60_000, status: 429, error: 'rate' },
           { callId: 'D', kind: 'dead', status: 422, error: 'bad', countAttempt: true },
-        ], now);
+        ]);
         const states = await store.states(['A', 'B', 'C', 'D']);
         assert.deepEqual(Object.fromEntries(states), { A: 'delivered', B: 'pending', C: 'pending', D: 'dead' });
-        await store.settle('w', [], now);
+        await store.settle('w', []);
       }));
 
       test('only the lease holder can record a failure', withStore(async ({ store }) => {
-        const now = await seed(store, ['A', 'B']);
-        await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w', now, callIds: ['A'] });
-        const before = await Promise.all([mustGet(store, 'A'), mustGet(store, 'B')]);
+        await seed(store, ['A', 'B']);
+        assert.deepEqual(ids(await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w' })), ['A']);
+        const before = (await Promise.all([mustGet(store, 'A'), mustGet(store, 'B')])).map(stable);
         await store.settle('intruder', [
-          { callId: 'A', kind: 'retry', nextAttemptAt: now + 1, status: 500, error: 'x' },
+          { callId: 'A', kind: 'retry', nextAttemptAt: Date.now(), status: 500, error: 'x', log: [logEntry('call-data', 500, 'retry')] },
           { callId: 'A', kind: 'dead', status: 400, error: 'x', countAttempt: true },
-          { callId: 'B', kind: 'wait', nextAttemptAt: now + 1, status: 429, error: 'not leased at all' },
-        ], now);
+          { callId: 'B', kind: 'wait', nextAttemptAt: Date.now(), status: 429, error: 'not leased at all' },
+        ]);
         await store.release('intruder', ['A']);
-        assert.deepEqual(await Promise.all([mustGet(store, 'A'), mustGet(store, 'B')]), before);
+        assert.deepEqual((await Promise.all([mustGet(store, 'A'), mustGet(store, 'B')])).map(stable), before);
+        assert.deepEqual(await store.history('A'), [], 'a refused settlement leaves no history');
       }));
 
-      test('after a takeover the stale owner cannot overwrite the new owner, but its delivered counts', withStore(async ({ store }) => {
-        const now = await seed(store, ['A']);
-        await store.lease({ limit: 1, leaseMs: 1000, owner: 'old', now });
-        await store.lease({ limit: 1, leaseMs: 1000, owner: 'new', now: now + 2000 });
-        const held = await mustGet(store, 'A');
-        await store.settle('old', [{ callId: 'A', kind: 'retry', nextAttemptAt: now + 1, status: 503, error: 'stale' }], now + 2100);
-        await store.settle('old', [{ callId: 'A', kind: 'wait', nextAttemptAt: now + 1, status: 429, error: 'stale' }], now + 2100);
-        await store.settle('old', [{ callId: 'A', kind: 'dead', status: 400, error: 'stale', countAttempt: true }], now + 2100);
+      test('after a takeover the stale owner cannot overwrite the new owner, but its delivered counts', withStore(async (fixture) => {
+        const { store } = fixture;
+        await seed(store, ['A']);
+        await store.lease({ limit: 1, leaseMs: SHORT_LEASE_MS, owner: 'old' });
+        assert.deepEqual(ids(await leaseWhenBack(store, 'new', backWithin(fixture, SHORT_LEASE_MS))), ['A']);
+        const held = stable(await mustGet(store, 'A'));
+        assert.equal(held.leaseOwner, 'new');
+        await store.settle('old', [{ callId: 'A', kind: 'retry', nextAttemptAt: Date.now(), status: 503, error: 'stale' }]);
+        await store.settle('old', [{ callId: 'A', kind: 'wait', nextAttemptAt: Date.now(), status: 429, error: 'stale' }]);
+        await store.settle('old', [{ callId: 'A', kind: 'dead', status: 400, error: 'stale', countAttempt: true }]);
         await store.release('old', ['A']);
-        assert.deepEqual(await mustGet(store, 'A'), held, 'the new owner keeps the item');
+        assert.deepEqual(stable(await mustGet(store, 'A')), held, 'the new owner keeps the item');
         // The old owner's POST got a 2xx: the CRM has the call, so it is delivered whoever says so.
-        await store.settle('old', [{ callId: 'A', kind: 'delivered', status: 201 }], now + 2200);
+        const before = Date.now();
+        await store.settle('old', [{ callId: 'A', kind: 'delivered', status: 201 }]);
         const a = await mustGet(store, 'A');
         assert.equal(a.state, 'delivered');
-        assert.equal(a.deliveredAt, now + 2200);
+        assert.ok(a.deliveredAt !== null && a.deliveredAt >= before - TOL);
         // The new owner's own outcome then cannot undo it.
-        await store.settle('new', [{ callId: 'A', kind: 'retry', nextAttemptAt: now + 1, status: 500, error: 'late' }], now + 2300);
-        assert.deepEqual(await mustGet(store, 'A'), a);
+        await store.settle('new', [{ callId: 'A', kind: 'retry', nextAttemptAt: Date.now(), status: 500, error: 'late' }]);
+        assert.deepEqual(stable(await mustGet(store, 'A')), stable(a));
       }));
 
-      test('a stale delivered does not resurrect a dead item', withStore(async ({ store }) => {
-        const now = await seed(store, ['A']);
-        await store.lease({ limit: 1, leaseMs: 1000, owner: 'old', now });
-        await store.lease({ limit: 1, leaseMs: 1000, owner: 'new', now: now + 2000 });
-        await store.settle('new', [{ callId: 'A', kind: 'dead', status: 400, error: 'rejected', countAttempt: true }], now + 2100);
-        const dead = await mustGet(store, 'A');
-        await store.settle('old', [{ callId: 'A', kind: 'delivered', status: 201 }], now + 2200);
-        assert.deepEqual(await mustGet(store, 'A'), dead);
+      test('a stale delivered does not resurrect a dead item', withStore(async (fixture) => {
+        const { store } = fixture;
+        await seed(store, ['A']);
+        await store.lease({ limit: 1, leaseMs: SHORT_LEASE_MS, owner: 'old' });
+        assert.deepEqual(ids(await leaseWhenBack(store, 'new', backWithin(fixture, SHORT_LEASE_MS))), ['A']);
+        await store.settle('new', [{ callId: 'A', kind: 'dead', status: 400, error: 'rejected', countAttempt: true }]);
+        const dead = stable(await mustGet(store, 'A'));
+        await store.settle('old', [{ callId: 'A', kind: 'delivered', status: 201 }]);
+        assert.deepEqual(stable(await mustGet(store, 'A')), dead);
+      }));
+
+      test('the log of an applied settlement is the item’s history, in order', withStore(async ({ store }) => {
+        await seed(store, ['A']);
+        await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w' });
+        const first: AttemptLogEntry[] = [logEntry('recording', 200, 'uploaded', 1), logEntry('call-data', 503, 'retry', 1, 'HTTP 503')];
+        await store.settle('w', [{ callId: 'A', kind: 'retry', nextAttemptAt: Date.now(), status: 503, error: 'HTTP 503', log: first }]);
+        assert.deepEqual(ids(await leaseWhenBack(store, 'w', 3_000)), ['A']);
+        const second = [logEntry('call-data', 201, 'delivered', 2)];
+        await store.settle('w', [{ callId: 'A', kind: 'delivered', status: 201, log: second }]);
+        assert.deepEqual(await store.history('A'), [...first, ...second]);
       }));
     });
 
     describe('settleAndLease', () => {
       test('applies the settlements first, then leases, and returns what it leased', withStore(async ({ store }) => {
-        const now = await seed(store, ['A', 'B', 'C', 'D']);
-        await store.lease({ limit: 2, leaseMs: LEASE_MS, owner: 'w', now, callIds: ['A', 'B'] });
+        await seed(store, ['A', 'B', 'C', 'D']);
+        assert.deepEqual(ids(await store.lease({ limit: 2, leaseMs: LEASE_MS, owner: 'w' })), ['A', 'B']);
+        const before = Date.now();
         const leased = await store.settleAndLease('w', [
           { callId: 'A', kind: 'delivered', status: 201 },
           // Due at once: only a lease that runs after the settlements can take it back.
-          { callId: 'B', kind: 'retry', nextAttemptAt: now + 5, status: 503, error: 'busy' },
-        ], { limit: 10, leaseMs: 5000, now: now + 10 });
-        assert.deepEqual(ids(leased), ['C', 'D', 'B'], 'every due item, oldest due first');
+          { callId: 'B', kind: 'retry', nextAttemptAt: Date.now(), status: 503, error: 'busy' },
+        ], { limit: 10, leaseMs: 5000 });
+        assert.deepEqual(ids(leased), ['C', 'D', 'B'], 'every due item, earliest due first');
         const a = await mustGet(store, 'A');
         assert.equal(a.state, 'delivered');
-        assert.equal(a.deliveredAt, now + 10, 'the settlements use the lease’s now');
+        assert.ok(a.deliveredAt !== null && a.deliveredAt >= before - TOL);
         const b = await mustGet(store, 'B');
         assert.deepEqual(
-          { state: b.state, attempts: b.attempts, lastStatus: b.lastStatus, lastError: b.lastError, leaseOwner: b.leaseOwner, leaseUntil: b.leaseUntil },
-          { state: 'in_flight', attempts: 1, lastStatus: 503, lastError: 'busy', leaseOwner: 'w', leaseUntil: now + 5010 },
+          { state: b.state, attempts: b.attempts, lastStatus: b.lastStatus, lastError: b.lastError, leaseOwner: b.leaseOwner },
+          { state: 'in_flight', attempts: 1, lastStatus: 503, lastError: 'busy', leaseOwner: 'w' },
         );
-        for (const item of leased) assert.deepEqual(await mustGet(store, item.callId), item, 'what it returns is what is stored');
+        for (const item of leased) assert.deepEqual(stable(await mustGet(store, item.callId)), stable(item), 'what it returns is what is stored');
       }));
 
-      test('has the guards of settle: a stranger’s failure changes nothing, a stale delivered counts, final stays final', withStore(async ({ store }) => {
-        const now = await seed(store, ['A', 'B', 'D', 'X']);
-        await store.lease({ limit: 1, leaseMs: 1000, owner: 'old', now, callIds: ['B'] });
-        await store.lease({ limit: 10, leaseMs: LEASE_MS, owner: 'w', now, callIds: ['A', 'D', 'X'] });
+      test('has the guards of settle: a stranger’s failure changes nothing, a delivered counts, final stays final', withStore(async ({ store }) => {
+        await seed(store, ['A', 'B', 'D', 'X']);
+        assert.deepEqual(ids(await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'other' })), ['A']);
+        assert.deepEqual(ids(await store.lease({ limit: 10, leaseMs: LEASE_MS, owner: 'w' })), ['B', 'D', 'X']);
         await store.settle('w', [
           { callId: 'D', kind: 'delivered', status: 201 },
           { callId: 'X', kind: 'dead', status: 400, error: 'bad', countAttempt: true },
-        ], now);
-        const before = await Promise.all(['A', 'D', 'X'].map((id) => mustGet(store, id)));
+        ]);
+        const before = (await Promise.all(['A', 'D', 'X'].map((id) => mustGet(store, id)))).map(stable);
         const leased = await store.settleAndLease('intruder', [
-          { callId: 'A', kind: 'retry', nextAttemptAt: now, status: 500, error: 'not mine' },
+          { callId: 'A', kind: 'retry', nextAttemptAt: Date.now(), status: 500, error: 'not mine' },
           { callId: 'A', kind: 'dead', status: 400, error: 'not mine', countAttempt: true },
-          { callId: 'D', kind: 'retry', nextAttemptAt: now, status: 500, error: 'after delivered' },
+          { callId: 'D', kind: 'retry', nextAttemptAt: Date.now(), status: 500, error: 'after delivered' },
           { callId: 'X', kind: 'delivered', status: 201 },
-          // B's lease belongs to 'old', but a 2xx is a fact whoever reports it: the delivered applies.
+          // B's lease belongs to 'w', but a 2xx is a fact whoever reports it: the delivered applies.
           { callId: 'B', kind: 'delivered', status: 201 },
-        ], { limit: 10, leaseMs: LEASE_MS, now: now + 1 });
+        ], { limit: 10, leaseMs: LEASE_MS });
         assert.deepEqual(leased, [], 'nothing was made due');
-        assert.deepEqual(await Promise.all(['A', 'D', 'X'].map((id) => mustGet(store, id))), before);
+        assert.deepEqual((await Promise.all(['A', 'D', 'X'].map((id) => mustGet(store, id)))).map(stable), before);
         assert.equal((await mustGet(store, 'B')).state, 'delivered');
       }));
 
-      test('all or nothing: a settlement that fails rolls back the ones before it and the lease', withStore(async ({ store }) => {
-        const now = await seed(store, ['A', 'B', 'C']);
-        await store.lease({ limit: 2, leaseMs: LEASE_MS, owner: 'w', now, callIds: ['A', 'B'] });
-        const before = await Promise.all(['A', 'B', 'C'].map((id) => mustGet(store, id)));
+      test('a malformed settlement or bad lease options reject before anything is written', withStore(async ({ store }) => {
+        await seed(store, ['A', 'B', 'C']);
+        await store.lease({ limit: 2, leaseMs: LEASE_MS, owner: 'w' });
+        const before = (await Promise.all(['A', 'B', 'C'].map((id) => mustGet(store, id)))).map(stable);
         const broken = { callId: 'B', kind: 'lost', status: null } as unknown as Settlement;
-        await assert.rejects(store.settleAndLease('w', [{ callId: 'A', kind: 'delivered', status: 201 }, broken], { limit: 10, leaseMs: LEASE_MS, now }));
-        assert.deepEqual(await Promise.all(['A', 'B', 'C'].map((id) => mustGet(store, id))), before);
-        // Bad lease options reject before anything is written.
-        await assert.rejects(store.settleAndLease('w', [{ callId: 'A', kind: 'delivered', status: 201 }], { limit: -1, leaseMs: LEASE_MS, now }));
-        await assert.rejects(store.settleAndLease('', [{ callId: 'A', kind: 'delivered', status: 201 }], { limit: 1, leaseMs: LEASE_MS, now }));
-        assert.deepEqual(await Promise.all(['A', 'B', 'C'].map((id) => mustGet(store, id))), before);
+        await assert.rejects(store.settleAndLease('w', [{ callId: 'A', kind: 'delivered', status: 201 }, broken], { limit: 10, leaseMs: LEASE_MS }));
+        await assert.rejects(store.settle('w', [{ callId: 'A', kind: 'delivered', status: 201 }, broken]));
+        await assert.rejects(store.settleAndLease('w', [{ callId: 'A', kind: 'delivered', status: 201 }], { limit: -1, leaseMs: LEASE_MS }));
+        await assert.rejects(store.settleAndLease('', [{ callId: 'A', kind: 'delivered', status: 201 }], { limit: 1, leaseMs: LEASE_MS }));
+        assert.deepEqual((await Promise.all(['A', 'B', 'C'].map((id) => mustGet(store, id)))).map(stable), before);
       }));
 
-      test('without settlements it is lease; with limit 0 or no callIds it is settle', withStore(async ({ store }) => {
-        const now = await seed(store, ['A', 'B', 'C']);
-        assert.deepEqual(ids(await store.settleAndLease('w', [], { limit: 1, leaseMs: LEASE_MS, now })), ['A']);
-        assert.deepEqual(ids(await store.settleAndLease('w', [], { limit: 5, leaseMs: LEASE_MS, now, callIds: ['C'] })), ['C']);
-        assert.deepEqual(await store.settleAndLease('w', [{ callId: 'A', kind: 'delivered', status: 201 }], { limit: 0, leaseMs: LEASE_MS, now }), []);
-        assert.deepEqual(await store.settleAndLease('w', [{ callId: 'C', kind: 'dead', status: 422, error: 'x', countAttempt: true }], { limit: 5, leaseMs: LEASE_MS, now, callIds: [] }), []);
-        assert.deepEqual(Object.fromEntries(await store.states(['A', 'B', 'C'])), { A: 'delivered', B: 'pending', C: 'dead' });
-        assert.deepEqual(await store.settleAndLease('w', [], { limit: 0, leaseMs: LEASE_MS, now }), []);
+      test('without settlements it is lease; with limit 0 it is settle', withStore(async ({ store }) => {
+        await seed(store, ['A', 'B', 'C']);
+        assert.deepEqual(ids(await store.settleAndLease('w', [], { limit: 1, leaseMs: LEASE_MS })), ['A']);
+        assert.deepEqual(await store.settleAndLease('w', [{ callId: 'A', kind: 'delivered', status: 201 }], { limit: 0, leaseMs: LEASE_MS }), []);
+        assert.deepEqual(Object.fromEntries(await store.states(['A', 'B', 'C'])), { A: 'delivered', B: 'pending', C: 'pending' });
+        assert.deepEqual(await store.settleAndLease('w', [], { limit: 0, leaseMs: LEASE_MS }), []);
       }));
 
       test('concurrent calls of two owners lease disjoint items', withStore(async ({ store }) => {
         const all = Array.from({ length: 12 }, (_, i) => `C${i}`);
-        const now = await seed(store, all);
-        const first = await store.lease({ limit: 4, leaseMs: LEASE_MS, owner: 'a', now });
-        const delivered = (items: readonly OutboxItem[]): Settlement[] => items.map((i) => ({ callId: i.callId, kind: 'delivered', status: 201 }));
+        await seed(store, all);
+        const first = await store.lease({ limit: 4, leaseMs: LEASE_MS, owner: 'a' });
         const [a, b] = await Promise.all([
-          store.settleAndLease('a', delivered(first), { limit: 5, leaseMs: LEASE_MS, now }),
-          store.settleAndLease('b', [], { limit: 5, leaseMs: LEASE_MS, now }),
+          store.settleAndLease('a', delivered(first), { limit: 5, leaseMs: LEASE_MS }),
+          store.settleAndLease('b', [], { limit: 5, leaseMs: LEASE_MS }),
         ]);
         const leased = [...ids(a), ...ids(b)];
         assert.equal(new Set(leased).size, 8, 'no item in two leases, none of the delivered ones');
         assert.ok(leased.every((id) => !ids(first).includes(id)));
-        assert.equal((await store.counts(now)).delivered, 4);
+        assert.equal((await store.counts()).delivered, 4);
       }));
     });
 
     describe('release', () => {
       test('gives the owner’s items back: pending, due now, attempts unchanged', withStore(async ({ store }) => {
-        const now = await seed(store, ['A', 'B', 'C']);
-        await store.lease({ limit: 2, leaseMs: LEASE_MS, owner: 'w', now, callIds: ['A', 'B'] });
+        await seed(store, ['A', 'B', 'C']);
+        assert.deepEqual(ids(await store.lease({ limit: 2, leaseMs: LEASE_MS, owner: 'w' })), ['A', 'B']);
         await store.release('w', ['A', 'B', 'C', 'missing']);
         for (const id of ['A', 'B']) {
           const item = await mustGet(store, id);
@@ -434,10 +515,10 @@ export function outboxContractSuite(name: string, factory: () => Promise<OutboxF
           assert.equal(item.attempts, 0);
           assert.equal(item.leaseOwner, null);
           assert.equal(item.leaseUntil, null);
-          assert.ok(item.nextAttemptAt <= Date.now(), 'due now');
+          assert.ok(item.nextAttemptAt <= Date.now() + TOL, 'due now');
         }
         assert.equal((await mustGet(store, 'C')).state, 'pending');
-        const again = await store.lease({ limit: 10, leaseMs: LEASE_MS, owner: 'other', now: Date.now() + 1 });
+        const again = await store.lease({ limit: 10, leaseMs: LEASE_MS, owner: 'other' });
         assert.deepEqual(ids(again).sort(), ['A', 'B', 'C']);
         await store.release('other', []);
       }));
@@ -445,9 +526,8 @@ export function outboxContractSuite(name: string, factory: () => Promise<OutboxF
 
     describe('checkpointRecording', () => {
       test('stores only the given fields and leaves state and lease alone', withStore(async ({ store }) => {
-        const now = await seed(store, []);
         await store.enqueue(sampleItem('A', { recordingPath: '/rec/a.ogg' }));
-        await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w', now: now + 10 });
+        await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w' });
         await store.checkpointRecording('A', { url: 'https://crm.example/rec/a.ogg' });
         await store.checkpointRecording('A', { size: 123_456, duration: 95 });
         let a = await mustGet(store, 'A');
@@ -457,6 +537,10 @@ export function outboxContractSuite(name: string, factory: () => Promise<OutboxF
         await store.checkpointRecording('A', { url: null, note: 'recording still growing after 120s; sent without it' });
         a = await mustGet(store, 'A');
         assert.deepEqual(a.recording, { path: '/rec/a.ogg', url: null, size: 123_456, duration: 95, note: 'recording still growing after 120s; sent without it' });
+        assert.equal(a.state, 'in_flight');
+        // The lease still belongs to w: its outcome is recorded.
+        await store.settle('w', [{ callId: 'A', kind: 'delivered', status: 201 }]);
+        assert.equal((await mustGet(store, 'A')).state, 'delivered');
       }));
 
       test('an unknown callId is an error, not a silent no-op', withStore(async ({ store }) => {
@@ -473,84 +557,110 @@ export function outboxContractSuite(name: string, factory: () => Promise<OutboxF
       }));
     });
 
-    describe('replay', () => {
-      test('puts chosen dead items back to pending, due now, attempts and waits reset', withStore(async ({ store }) => {
-        const now = await seed(store, ['D1', 'D2', 'D3', 'P']);
-        await store.lease({ limit: 4, leaseMs: LEASE_MS, owner: 'w', now });
+    describe('replay and requeue', () => {
+      test('replay puts chosen dead items back to pending, due now, attempts and waits reset', withStore(async ({ store }) => {
+        await seed(store, ['D1', 'D2', 'D3', 'P']);
+        await store.lease({ limit: 4, leaseMs: LEASE_MS, owner: 'w' });
         await store.settle('w', [
-          { callId: 'D1', kind: 'wait', nextAttemptAt: now, status: 429, error: 'r' },
-          { callId: 'P', kind: 'retry', nextAttemptAt: now + 1e9, status: 500, error: 'later' },
-        ], now);
-        await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w', now, callIds: ['D1'] });
+          { callId: 'D1', kind: 'wait', nextAttemptAt: Date.now(), status: 429, error: 'r' },
+          { callId: 'P', kind: 'retry', nextAttemptAt: Date.now() + 600_000, status: 500, error: 'later' },
+        ]);
+        assert.deepEqual(ids(await leaseWhenBack(store, 'w', 3_000)), ['D1']);
         await store.settle('w', [
           { callId: 'D1', kind: 'dead', status: 400, error: 'bad', countAttempt: true },
           { callId: 'D2', kind: 'dead', status: 400, error: 'bad', countAttempt: true },
           { callId: 'D3', kind: 'dead', status: 400, error: 'bad', countAttempt: true },
-        ], now);
-        const pendingBefore = await mustGet(store, 'P');
+        ]);
+        const pendingBefore = stable(await mustGet(store, 'P'));
         assert.equal(await store.replay(['D1', 'P', 'missing']), 1);
         const d1 = await mustGet(store, 'D1');
         assert.equal(d1.state, 'pending');
         assert.equal(d1.attempts, 0);
         assert.equal(d1.rateLimitWaits, 0);
-        assert.ok(d1.nextAttemptAt <= Date.now());
+        assert.ok(d1.nextAttemptAt <= Date.now() + TOL);
         assert.equal(d1.leaseOwner, null);
-        assert.deepEqual(await mustGet(store, 'P'), pendingBefore, 'a pending item is not touched');
+        assert.deepEqual(stable(await mustGet(store, 'P')), pendingBefore, 'a pending item is not touched');
         assert.equal(await store.replay([]), 0);
         assert.equal(await store.replay('all'), 2);
         assert.equal(await store.replay('all'), 0);
         const counts = await store.counts();
         assert.equal(counts.dead, 0);
         assert.equal(counts.pending, 4);
-        const leased = await store.lease({ limit: 10, leaseMs: LEASE_MS, owner: 'w', now: Date.now() + 1 });
+        const leased = await store.lease({ limit: 10, leaseMs: LEASE_MS, owner: 'w' });
         assert.deepEqual(ids(leased).sort(), ['D1', 'D2', 'D3']);
+      }));
+
+      test('requeue puts delivered items back to pending, keeps their recording, and touches nothing else', withStore(async ({ store }) => {
+        await store.enqueue(sampleItem('R', { recordingPath: '/rec/r.ogg' }));
+        await seed(store, ['K', 'X', 'P']);
+        await store.checkpointRecording('R', { url: 'https://crm.example/r', size: 7, duration: 1 });
+        await store.lease({ limit: 3, leaseMs: LEASE_MS, owner: 'w' });
+        await store.settle('w', [
+          { callId: 'R', kind: 'delivered', status: 201 },
+          { callId: 'K', kind: 'delivered', status: 201 },
+          { callId: 'X', kind: 'dead', status: 400, error: 'bad', countAttempt: true },
+        ]);
+        const untouched = (await Promise.all(['K', 'X', 'P'].map((id) => mustGet(store, id)))).map(stable);
+        assert.equal(await store.requeue(['R', 'X', 'P', 'missing']), 1);
+        const r = await mustGet(store, 'R');
+        assert.deepEqual(
+          { state: r.state, attempts: r.attempts, rateLimitWaits: r.rateLimitWaits, deliveredAt: r.deliveredAt, leaseOwner: r.leaseOwner },
+          { state: 'pending', attempts: 0, rateLimitWaits: 0, deliveredAt: null, leaseOwner: null },
+        );
+        assert.ok(r.nextAttemptAt <= Date.now() + TOL, 'due now');
+        assert.deepEqual(r.recording, { path: '/rec/r.ogg', url: 'https://crm.example/r', size: 7, duration: 1, note: null });
+        assert.deepEqual((await Promise.all(['K', 'X', 'P'].map((id) => mustGet(store, id)))).map(stable), untouched);
+        assert.equal(await store.requeue([]), 0);
+        assert.deepEqual(ids(await store.lease({ limit: 10, leaseMs: LEASE_MS, owner: 'w' })).sort(), ['P', 'R']);
       }));
     });
 
     describe('queries', () => {
-      test('counts by state and the earliest pending due time', withStore(async ({ store }) => {
-        assert.deepEqual(await store.counts(), { pending: 0, in_flight: 0, delivered: 0, dead: 0, nextAttemptAt: null });
-        const now = await seed(store, ['A', 'B', 'C', 'D', 'E', 'F']);
-        await store.lease({ limit: 6, leaseMs: LEASE_MS, owner: 'w', now });
+      test('counts by state, the earliest due time and the backlog’s age', withStore(async ({ store }) => {
+        assert.deepEqual(await store.counts(), { pending: 0, in_flight: 0, delivered: 0, dead: 0, nextAttemptAt: null, oldestPendingAt: null });
+        for (const id of ['A', 'B', 'C', 'D', 'E', 'F']) {
+          await store.enqueue(sampleItem(id));
+          await sleep(2); // distinct creation times, so "the oldest" has one answer
+        }
+        const created = async (id: string): Promise<number> => (await mustGet(store, id)).createdAt;
+        assert.equal((await store.counts()).oldestPendingAt, await created('A'));
+        await store.lease({ limit: 6, leaseMs: LEASE_MS, owner: 'w' });
+        const t0 = Date.now();
         await store.settle('w', [
           { callId: 'A', kind: 'delivered', status: 201 },
           { callId: 'B', kind: 'dead', status: 400, error: 'x', countAttempt: true },
-          { callId: 'C', kind: 'retry', nextAttemptAt: now + 500, status: 503, error: 'x' },
-          { callId: 'D', kind: 'wait', nextAttemptAt: now + 200, status: 429, error: 'x' },
-        ], now);
-        assert.deepEqual(await store.counts(now), { pending: 2, in_flight: 2, delivered: 1, dead: 1, nextAttemptAt: now + 200 });
-        await store.settle('w', [{ callId: 'E', kind: 'delivered', status: 201 }, { callId: 'F', kind: 'delivered', status: 201 }], now);
-        await store.lease({ limit: 6, leaseMs: LEASE_MS, owner: 'w', now: now + 1000 });
-        // Only leases are left: the next item becomes leasable when the first of them expires.
-        assert.deepEqual(await store.counts(now + 1000), { pending: 0, in_flight: 2, delivered: 3, dead: 1, nextAttemptAt: now + 1000 + LEASE_MS });
-        await store.settle('w', [{ callId: 'C', kind: 'delivered', status: 201 }, { callId: 'D', kind: 'delivered', status: 201 }], now + 1001);
-        assert.equal((await store.counts()).nextAttemptAt, null, 'nothing pending or in flight');
+          { callId: 'D', kind: 'retry', nextAttemptAt: t0 + 50_000, status: 503, error: 'x' },
+          { callId: 'E', kind: 'wait', nextAttemptAt: t0 + 20_000, status: 429, error: 'x' },
+          { callId: 'F', kind: 'delivered', status: 201 },
+        ]);
+        const counts = await store.counts();
+        assert.deepEqual({ ...counts, nextAttemptAt: 0 }, { pending: 2, in_flight: 1, delivered: 2, dead: 1, nextAttemptAt: 0, oldestPendingAt: await created('C') });
+        near(counts.nextAttemptAt, t0 + 20_000, 'the earliest retry');
+        // C was in flight; once delivered, the oldest open item is D, which waits for its retry.
+        await store.settle('w', [{ callId: 'C', kind: 'delivered', status: 201 }]);
+        assert.equal((await store.counts()).oldestPendingAt, await created('D'));
       }));
 
       test('nextAttemptAt and nextDueAt: the earliest pending due time or lease expiry', withStore(async ({ store }) => {
         assert.equal(await store.nextDueAt(), null);
-        const now = await seed(store, ['A', 'B', 'C']);
+        await seed(store, ['A', 'B', 'C']);
         // A crashed process holds A; B waits for a retry; C is due now.
-        await store.lease({ limit: 1, leaseMs: 3000, owner: 'crashed', now, callIds: ['A'] });
-        await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w', now, callIds: ['B'] });
-        await store.settle('w', [{ callId: 'B', kind: 'retry', nextAttemptAt: now + 5000, status: 503, error: 'x' }], now);
-        const cDue = (await mustGet(store, 'C')).nextAttemptAt;
-        assert.equal((await store.counts(now)).nextAttemptAt, cDue);
-        assert.equal(await store.nextDueAt(), cDue);
-        await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w', now, callIds: ['C'] });
-        await store.settle('w', [{ callId: 'C', kind: 'delivered', status: 201 }], now);
+        const t0 = Date.now();
+        assert.deepEqual(ids(await store.lease({ limit: 1, leaseMs: 30_000, owner: 'crashed' })), ['A']);
+        assert.deepEqual(ids(await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w' })), ['B']);
+        await store.settle('w', [{ callId: 'B', kind: 'retry', nextAttemptAt: t0 + 50_000, status: 503, error: 'x' }]);
+        assert.ok(((await store.counts()).nextAttemptAt ?? Infinity) <= Date.now() + TOL, 'C is due now');
+        assert.ok(((await store.nextDueAt()) ?? Infinity) <= Date.now() + TOL);
+        assert.deepEqual(ids(await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w' })), ['C']);
+        await store.settle('w', [{ callId: 'C', kind: 'delivered', status: 201 }]);
         // The crashed lease expires before B's retry: a waiting run must wake up then.
-        assert.equal((await store.counts(now)).nextAttemptAt, now + 3000);
-        assert.equal(await store.nextDueAt(), now + 3000);
-        assert.equal(await store.nextDueAt({ callIds: ['B', 'C', 'missing'] }), now + 5000, 'restricted to callIds');
+        near((await store.counts()).nextAttemptAt, t0 + 30_000, 'the crashed lease');
+        near(await store.nextDueAt(), t0 + 30_000, 'the crashed lease');
+        near(await store.nextDueAt({ callIds: ['B', 'C', 'missing'] }), t0 + 50_000, 'restricted to callIds');
         assert.equal(await store.nextDueAt({ callIds: ['C'] }), null, 'C is final');
         assert.equal(await store.nextDueAt({ callIds: [] }), null);
-        // An expired lease stays in the figure (due now) until someone takes the item over.
-        const taken = await store.lease({ limit: 5, leaseMs: LEASE_MS, owner: 'w', now: now + 4000 });
-        assert.deepEqual(ids(taken), ['A']);
-        assert.equal((await store.counts(now + 4000)).nextAttemptAt, now + 5000);
         const many = Array.from({ length: 1203 }, (_, i) => `M${i}`);
-        assert.equal(await store.nextDueAt({ callIds: [...many, 'B'] }), now + 5000, 'long lists too');
+        near(await store.nextDueAt({ callIds: [...many, 'B'] }), t0 + 50_000, 'long lists too');
       }));
 
       test('list gives one state, oldest first, with limit and offset', withStore(async ({ store }) => {
@@ -558,33 +668,54 @@ export function outboxContractSuite(name: string, factory: () => Promise<OutboxF
           await store.enqueue(sampleItem(id));
           await sleep(2); // distinct creation times, so "oldest first" has one answer
         }
-        const now = Date.now() + 1;
-        await store.lease({ limit: 5, leaseMs: LEASE_MS, owner: 'w', now, callIds: ['B', 'D', 'E'] });
+        assert.deepEqual(ids(await store.lease({ limit: 4, leaseMs: LEASE_MS, owner: 'w' })), ['A', 'B', 'C', 'D']);
         await store.settle('w', [
-          { callId: 'E', kind: 'dead', status: 400, error: 'x', countAttempt: true },
+          { callId: 'D', kind: 'dead', status: 400, error: 'x', countAttempt: true },
           { callId: 'B', kind: 'dead', status: 400, error: 'y', countAttempt: true },
-        ], now);
-        assert.deepEqual(ids(await store.list({ state: 'pending' })), ['A', 'C']);
-        assert.deepEqual(ids(await store.list({ state: 'in_flight' })), ['D']);
+        ]);
+        await store.release('w', ['A', 'C']);
+        assert.deepEqual(ids(await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w' })), ['A']);
+        assert.deepEqual(ids(await store.list({ state: 'pending' })), ['C', 'E']);
+        assert.deepEqual(ids(await store.list({ state: 'in_flight' })), ['A']);
         assert.deepEqual(ids(await store.list({ state: 'delivered' })), []);
         const dead = await store.list({ state: 'dead' });
-        assert.deepEqual(ids(dead), ['B', 'E']);
+        assert.deepEqual(ids(dead), ['B', 'D']);
         assert.equal(dead[0]?.lastError, 'y');
         assert.deepEqual(dead[0]?.payload, sampleItem('B').payload);
-        assert.deepEqual(ids(await store.list({ state: 'pending', limit: 1 })), ['A']);
-        assert.deepEqual(ids(await store.list({ state: 'pending', limit: 1, offset: 1 })), ['C']);
+        assert.deepEqual(ids(await store.list({ state: 'pending', limit: 1 })), ['C']);
+        assert.deepEqual(ids(await store.list({ state: 'pending', limit: 1, offset: 1 })), ['E']);
         assert.deepEqual(ids(await store.list({ state: 'pending', offset: 2 })), []);
+      }));
+
+      test('listDelivered pages through delivered calls by their start time, within a range', withStore(async ({ store }) => {
+        const starts: Record<string, string> = {
+          A: '2025-10-29T10:00:00.000Z',
+          B: '2025-10-27T08:00:00.000Z',
+          C: '2025-10-28T09:30:00.000Z',
+          D: '2025-10-30T23:59:59.000Z',
+          P: '2025-10-28T12:00:00.000Z',
+        };
+        for (const [id, startTime] of Object.entries(starts)) await store.enqueue(sampleItem(id, { startTime }));
+        assert.equal((await store.lease({ limit: 4, leaseMs: LEASE_MS, owner: 'w' })).length, 4);
+        await store.settle('w', delivered((await store.list({ state: 'in_flight' })).filter((i) => i.callId !== 'P')));
+        assert.deepEqual(ids(await store.listDelivered()), ['B', 'C', 'A', 'D'], 'earliest call first, the pending one left out');
+        const range = { startFrom: Date.parse('2025-10-28T00:00:00Z'), startTo: Date.parse('2025-10-29T10:00:00Z') };
+        assert.deepEqual(ids(await store.listDelivered(range)), ['C', 'A'], 'both ends included');
+        assert.deepEqual(ids(await store.listDelivered({ ...range, limit: 1 })), ['C']);
+        assert.deepEqual(ids(await store.listDelivered({ ...range, limit: 1, offset: 1 })), ['A']);
+        assert.deepEqual(ids(await store.listDelivered({ startFrom: Date.parse('2025-10-31T00:00:00Z') })), []);
+        await store.requeue(['C']);
+        assert.deepEqual(ids(await store.listDelivered(range)), ['A'], 'a requeued call is no longer delivered');
       }));
 
       test('states maps known callIds and leaves unknown ones out, for long lists too', withStore(async ({ store }) => {
         const many = Array.from({ length: 1203 }, (_, i) => `CALL-${String(i).padStart(4, '0')}`);
         await store.enqueueMany(many.map((id) => sampleItem(id)));
-        const now = Date.now() + 1;
-        await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w', now, callIds: ['CALL-0007'] });
-        await store.settle('w', [{ callId: 'CALL-0007', kind: 'delivered', status: 200 }], now);
+        assert.deepEqual(ids(await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w' })), ['CALL-0000']);
+        await store.settle('w', [{ callId: 'CALL-0000', kind: 'delivered', status: 200 }]);
         const states = await store.states([...many, 'nope']);
         assert.equal(states.size, 1203);
-        assert.equal(states.get('CALL-0007'), 'delivered');
+        assert.equal(states.get('CALL-0000'), 'delivered');
         assert.equal(states.get('CALL-1202'), 'pending');
         assert.equal(states.has('nope'), false);
         assert.equal((await store.states([])).size, 0);
@@ -595,29 +726,37 @@ export function outboxContractSuite(name: string, factory: () => Promise<OutboxF
       test('after a reopen every item and field is still there', withStore(async (fixture) => {
         if (!fixture.reopen) return;
         const { store } = fixture;
-        const now = await seed(store, ['A', 'B', 'C', 'D', 'E']);
+        await seed(store, ['A', 'B', 'C', 'D', 'E']);
         await store.enqueueMany([sampleItem('F', { recordingPath: '/rec/f.ogg' })]);
-        await store.lease({ limit: 6, leaseMs: LEASE_MS, owner: 'w', now: now + 1 });
+        assert.equal((await store.lease({ limit: 6, leaseMs: LEASE_MS, owner: 'w' })).length, 6);
+        const t0 = Date.now();
         await store.settle('w', [
-          { callId: 'A', kind: 'delivered', status: 201 },
+          { callId: 'A', kind: 'delivered', status: 201, log: [logEntry('call-data', 201, 'delivered')] },
           { callId: 'B', kind: 'dead', status: 400, error: 'bad', countAttempt: true },
-          { callId: 'C', kind: 'retry', nextAttemptAt: now + 500, status: 503, error: 'x' },
-          { callId: 'D', kind: 'wait', nextAttemptAt: now + 200, status: 429, error: 'y' },
-        ], now + 2);
+          { callId: 'C', kind: 'retry', nextAttemptAt: t0 + 500, status: 503, error: 'x' },
+          { callId: 'D', kind: 'wait', nextAttemptAt: t0 + 300, status: 429, error: 'y' },
+        ]);
         await store.checkpointRecording('F', { url: 'https://crm.example/f', size: 5, duration: 1 });
         const all = ['A', 'B', 'C', 'D', 'E', 'F'];
-        const before = await Promise.all(all.map((id) => mustGet(store, id)));
-        const countsBefore = await store.counts(now);
+        const before = (await Promise.all(all.map((id) => mustGet(store, id)))).map(stable);
+        const countsBefore = await store.counts();
         await store.close();
         const reopened = await fixture.reopen();
-        assert.deepEqual(await Promise.all(all.map((id) => mustGet(reopened, id))), before);
-        assert.deepEqual(await reopened.counts(now), countsBefore);
-        // A lease held when the process stopped is still a lease: it comes back only once it expires.
-        assert.deepEqual(await reopened.lease({ limit: 10, leaseMs: LEASE_MS, owner: 'w2', now: now + 10 }), []);
-        const expired = await reopened.lease({ limit: 10, leaseMs: LEASE_MS, owner: 'w2', now: now + 2 * LEASE_MS });
-        assert.deepEqual(ids(expired).sort(), ['C', 'D', 'E', 'F']);
-        assert.deepEqual(ids(expired).slice(2), ['D', 'C'], 'still in due order');
+        assert.deepEqual((await Promise.all(all.map((id) => mustGet(reopened, id)))).map(stable), before);
+        const countsAfter = await reopened.counts();
+        assert.deepEqual({ ...countsAfter, nextAttemptAt: 0 }, { ...countsBefore, nextAttemptAt: 0 });
+        near(countsAfter.nextAttemptAt, countsBefore.nextAttemptAt ?? 0, 'the earliest due time');
+        assert.deepEqual(await reopened.history('A'), [logEntry('call-data', 201, 'delivered')]);
+        // A lease held when the process stopped is still a lease: E and F stay out until it expires.
+        await sleep(t0 + 700 - Date.now());
+        const due = await reopened.lease({ limit: 10, leaseMs: LEASE_MS, owner: 'w2' });
+        assert.deepEqual(ids(due), ['D', 'C'], 'the retries, in due order; the live leases stay out');
       }));
     });
   });
+}
+
+/** A history entry for the tests. */
+function logEntry(step: AttemptLogEntry['step'], status: number | null, outcome: AttemptLogEntry['outcome'], attempt = 1, error: string | null = null): AttemptLogEntry {
+  return { at: 1_761_745_857_000 + attempt, step, attempt, status, durationMs: 12.5, outcome, error };
 }

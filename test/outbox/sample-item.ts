@@ -6,7 +6,7 @@ import type { NewOutboxItem } from '../../src/outbox/outbox-store.ts';
 import type { CallPayload } from '../../src/payload/call-payload.ts';
 
 /** A contract-shaped payload for `callId`; `marker` lands in the lead's name so tests can tell payloads apart. */
-export function samplePayload(callId: string, marker = 'first'): CallPayload {
+export function samplePayload(callId: string, marker = 'first', startTime = '2025-10-23T07:56:34.608Z'): CallPayload {
   return {
     campaignId: 'camp-1',
     voiceAgentId: 'agent-1',
@@ -14,7 +14,7 @@ export function samplePayload(callId: string, marker = 'first'): CallPayload {
     callDetails: {
       callId,
       direction: 'inbound',
-      startTime: '2025-10-23T07:56:34.608Z',
+      startTime,
       endTime: '2025-10-23T07:58:10.000Z',
       duration: 95,
       status: 'completed',
@@ -51,10 +51,13 @@ export function samplePayload(callId: string, marker = 'first'): CallPayload {
 }
 
 /** A new outbox item for `callId`. */
-export function sampleItem(callId: string, options: { marker?: string; recordingPath?: string | null; sourceFile?: string | null } = {}): NewOutboxItem {
+export function sampleItem(
+  callId: string,
+  options: { marker?: string; recordingPath?: string | null; sourceFile?: string | null; startTime?: string } = {},
+): NewOutboxItem {
   return {
     callId,
-    payload: samplePayload(callId, options.marker),
+    payload: samplePayload(callId, options.marker, options.startTime),
     recordingPath: options.recordingPath ?? null,
     sourceFile: options.sourceFile === undefined ? `/data/conversations/${callId}.json` : options.sourceFile,
   };

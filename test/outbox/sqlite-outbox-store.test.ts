@@ -156,6 +156,8 @@ describe('SQLite outbox store', () => {
 
     const mine: string[] = [];
     try {
+      // Start once the child is leasing: on a busy machine its start-up alone could outlast our loop.
+      while (childLeased.length === 0 && child.exitCode === null) await sleep(5);
       for (;;) {
         const items = await store.lease({ limit: 5, leaseMs: 60_000, owner: 'parent' });
         if (items.length === 0) break;

@@ -62,6 +62,6 @@ test('SIGKILL at random moments loses nothing and duplicates nothing', { timeout
   const store = openSqliteOutbox(dbPath);
   t.after(() => store.close());
   const counts = await store.counts();
-  assert.deepEqual({ ...counts, nextAttemptAt: null }, { pending: 0, in_flight: 0, delivered: CALLS, dead: 0, nextAttemptAt: null });
+  assert.deepEqual({ ...counts, nextAttemptAt: null }, { pending: 0, in_flight: 0, delivered: CALLS, dead: 0, nextAttemptAt: null, oldestPendingAt: null });
   t.diagnostic(`POSTs before each kill: ${killedAt.join(', ')}; total POSTs ${posts.length} for ${CALLS} calls`);
 });

@@ -53,6 +53,21 @@ describe('recording step', () => {
     assertValidPayload(stored);
     const upload = (await admin.requests()).find((r) => r.path.endsWith('/upload'));
     assert.equal(upload?.idempotencyKey, `crm-upload:recording:${list[0]?.callId}`);
+
+    // The call's timeline: the upload and a 503 in the first attempt, then a 503, then delivered.
+    const history = await h.store.history(list[0]?.callId ?? '');
+    assert.deepEqual(
+      history.map((e) => [e.attempt, e.step, e.status, e.outcome]),
+      [
+        [1, 'recording', 200, 'uploaded'],
+        [1, 'call-data', 503, 'retry'],
+        [2, 'call-data', 503, 'retry'],
+        [3, 'call-data', 201, 'delivered'],
+      ],
+    );
+    assert.ok(history.every((e, i) => e.durationMs >= 0 && (i === 0 || e.at >= (history[i - 1]?.at ?? 0))), 'in time order, with durations');
+    assert.match(history[1]?.error ?? '', /503/);
+    assert.equal(history[3]?.error, null);
   });
 
   test('uploaded once when the worker is killed between the upload and the POST', { timeout: 30_000 }, async (t) => {

@@ -1,0 +1,767 @@
+/**
+ * The distributed outbox on BullMQ and Redis (DESIGN.md, "Delivery"; issue 7): any number of workers on
+ * any number of hosts share one queue, one rate limit and one dead-letter list. It implements the same
+ * `OutboxStore` contract as the SQLite store and passes the same contract suite.
+ *
+ * How the contract maps onto BullMQ, so that BullMQ's own machinery does the work:
+ * - an item is a job whose id is the callId (enqueue is idempotent), with the payload, the recording
+ *   checkpoint and our counters in its data;
+ * - a lease is BullMQ's manual job fetching (`Worker.getNextJob` with the owner as the lock token, the
+ *   lease as `lockDuration`); an expired lease comes back through BullMQ's stalled-job check, which
+ *   every leasing process runs, so the jobs of a worker that died are recovered;
+ * - a retry is `moveToFailed` with attempts left, delayed by a custom backoff (`crm-schedule`): the
+ *   delay the worker chose from the schedule with its jitter, or the schedule itself;
+ * - a wait (429, Retry-After) is `moveToDelayed`, which does not use up an attempt, and a 429 also sets
+ *   `queue.rateLimit`, so every worker on every host pauses;
+ * - dead is the failed set (`discard` + `moveToFailed`), with its last status and message;
+ * - delivered is the completed set; completed jobs are kept, so a re-run finds them and skips them;
+ * - the history of attempts is the job's log (`job.log`).
+ *
+ * Its own keys (under the queue's prefix, `…:crm:…`) index what BullMQ does not: the calls not yet
+ * final by enqueue time (the backlog's age) and every call by its start time (reconcile).
+ *
+ * Durability is Redis's: an enqueue is on disk when it returns only with `appendonly yes` and
+ * `appendfsync always`; `openBullmqOutbox` warns when Redis may evict or lose queued calls.
+ */
+import { randomUUID } from 'node:crypto';
+import { Job, Queue, Worker, type JobsOptions, type JobType } from 'bullmq';
+import { Redis, type RedisOptions } from 'ioredis';
+import { DEFAULT_RETRY_SCHEDULE_MS } from '../config/config.ts';
+import { ConfigError, CrmUploadError, InputError } from '../errors.ts';
+import type { CallPayload } from '../payload/call-payload.ts';
+import { nextDelay } from '../worker/retry-schedule.ts';
+import type {
+  AttemptLogEntry,
+  DeliveredQuery,
+  EnqueueResult,
+  LeaseOptions,
+  NewOutboxItem,
+  OutboxCounts,
+  OutboxItem,
+  OutboxState,
+  OutboxStore,
+  RecordingCheckpoint,
+  Settlement,
+  StoreCapabilities,
+} from './outbox-store.ts';
+import { parseRedisTarget, type RedisTarget } from './redis-target.ts';
+
+/** Options of `openBullmqOutbox`. */
+export interface BullmqOutboxOptions {
+  /** How often each leasing process looks for jobs whose lease (lock) expired, ms; default 5000. */
+  stalledIntervalMs?: number;
+  /** The schedule the backoff falls back on when a retry does not say its delay; default DESIGN.md's. */
+  retryScheduleMs?: readonly number[];
+  /** Where start-up warnings go (eviction policy, persistence); default stderr. */
+  warn?: (message: string) => void;
+  /** How long the start-up check waits for Redis, ms; default 5000. */
+  connectTimeoutMs?: number;
+}
+
+/** The job data of one call. */
+interface CallJobData {
+  /** Tells a new enqueue from one that found the call there already (see `enqueue`). */
+  enqueueId: string;
+  payload: CallPayload;
+  sourceFile: string | null;
+  recording: RecordingCheckpoint;
+  meta: JobMeta;
+}
+
+/** Our counters and last outcome, which BullMQ does not keep in the form the contract needs. */
+interface JobMeta {
+  rateLimitWaits: number;
+  lastStatus: number | null;
+  lastError: string | null;
+  /** When the job was last made due (a retry or wait), epoch ms. */
+  nextAttemptAt: number | null;
+  /** Attempts BullMQ counted that the contract does not (a dead without `countAttempt`). */
+  uncounted: number;
+  updatedAt: number;
+}
+
+/** What a delivered job returns (its `returnvalue`). */
+interface DeliveredValue {
+  status: number | null;
+}
+
+/** Name of the custom backoff strategy (DESIGN.md's schedule with jitter). */
+export const BACKOFF_TYPE = 'crm-schedule';
+// The worker decides when an item is exhausted (CRM_MAX_ATTEMPTS) and then settles it dead, which
+// discards the job: BullMQ's own attempt limit must never cut in first.
+const JOB_ATTEMPTS = 1_000_000;
+// A job that stalls (its worker died) is recovered however often that happens: losing a call because
+// workers crashed is exactly what the outbox is for.
+const MAX_STALLED = 1_000_000;
+// `queue.rateLimit` pauses workers only when they have a limiter; this one never limits by count.
+const LIMITER = { max: 1_000_000_000, duration: 1_000 };
+const BULL_NAME = 'call';
+// The lease of the worker that settles jobs leased elsewhere (its lock duration is never used).
+const DEFAULT_LEASE_MS = 60_000;
+const PENDING_TYPES: JobType[] = ['wait', 'paused', 'prioritized', 'delayed', 'waiting-children'];
+// BullMQ keeps a delayed job's due time in its score, shifted left by 12 bits (a counter in the low bits).
+const DELAY_SCORE_SHIFT = 0x1000;
+
+// KEYS[1] job key, KEYS[2] active list; ARGV[1] lock token, ARGV[2] job id, ARGV[3] data. BullMQ's
+// updateData without its lock check: ours holds the lease, or nothing is written.
+const UPDATE_IF_HELD = `
+if redis.call('GET', KEYS[1] .. ':lock') ~= ARGV[1] then return 0 end
+if not redis.call('LPOS', KEYS[2], ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'data', ARGV[3])
+return 1
+`;
+
+/** An error that carries the delay a retry was settled with, for the backoff strategy. */
+class RetryError extends Error {
+  readonly delayMs: number;
+  constructor(message: string, delayMs: number) {
+    super(message);
+    this.name = 'RetryError';
+    this.delayMs = delayMs;
+  }
+}
+
+/**
+ * Connect to the Redis of `url` and open the queue it names. Redis unreachable: a ConfigError naming the
+ * URL without its password (the CLI exits 2). An eviction policy other than `noeviction`: a loud warning,
+ * since Redis could then silently drop queued calls.
+ */
+export async function openBullmqOutbox(url: string, options: BullmqOutboxOptions = {}): Promise<BullmqOutboxStore> {
+  const target = parseRedisTarget(url);
+  const warn = options.warn ?? ((m: string) => process.stderr.write(`warning: ${m}\n`));
+  await checkRedis(target, options.connectTimeoutMs ?? 5_000, warn);
+  return new BullmqOutboxStore(target, options);
+}
+
+/** The start-up check: reachable, and configured so that it keeps what it is given. */
+async function checkRedis(target: RedisTarget, timeoutMs: number, warn: (m: string) => void): Promise<void> {
+  const probe = new Redis(target.connectionUrl, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  // A failed connection is reported through connect(); the client must not also throw it as an event.
+  probe.on('error', () => undefined);
+  try {
+    try {
+      await probe.connect();
+      await probe.ping();
+    } catch (err) {
+      throw new ConfigError(`cannot reach Redis at ${target.shown} (CRM_OUTBOX): ${(err as Error).message}`, { variable: 'CRM_OUTBOX' }, { cause: err });
+    }
+    try {
+      const [, policy] = (await probe.config('GET', 'maxmemory-policy')) as [string, string];
+      if (policy !== undefined && policy !== 'noeviction') {
+        warn(
+          `Redis at ${target.shown} has maxmemory-policy=${policy}: under memory pressure it may EVICT QUEUED CALLS without a word. ` +
+            'Set maxmemory-policy noeviction for the outbox.',
+        );
+      }
+      const [, aof] = (await probe.config('GET', 'appendonly')) as [string, string];
+      const [, save] = (await probe.config('GET', 'save')) as [string, string];
+      if (aof === 'no' && (save === undefined || save.trim() === '')) {
+        warn(`Redis at ${target.shown} keeps nothing on disk (appendonly no, no save): a Redis restart loses every queued call.`);
+      }
+    } catch {
+      // Managed Redis often refuses CONFIG; the check is advice, not a condition.
+    }
+  } finally {
+    probe.disconnect();
+  }
+}
+
+/** The BullMQ outbox. Open it with `openBullmqOutbox`. */
+export class BullmqOutboxStore implements OutboxStore {
+  /** @inheritdoc */
+  readonly capabilities: StoreCapabilities = { selectiveLease: false };
+  /** The target, with the password redacted in `shown`. */
+  readonly target: RedisTarget;
+  /** Redis commands of this store (producer side: fails fast rather than queueing forever). */
+  readonly redis: Redis;
+  readonly #queue: Queue<CallJobData, DeliveredValue>;
+  readonly #options: BullmqOutboxOptions;
+  /** Leasing workers by lease length (BullMQ's lock duration is a worker setting). */
+  readonly #workers = new Map<number, Worker<CallJobData, DeliveredValue>>();
+  /** Jobs this store leased, with their lock tokens, so that settling them needs no extra round trip. */
+  readonly #leased = new Map<string, Job<CallJobData, DeliveredValue>>();
+  #workerRedis: Redis | null = null;
+  #closed = false;
+
+  /** Use `openBullmqOutbox`, which checks Redis first. */
+  constructor(target: RedisTarget, options: BullmqOutboxOptions = {}) {
+    this.target = target;
+    this.#options = options;
+    this.redis = new Redis(target.connectionUrl, redisOptions(false));
+    this.redis.on('error', () => undefined);
+    this.#queue = new Queue<CallJobData, DeliveredValue>(target.queue, { connection: this.redis, prefix: target.prefix });
+    this.#queue.on('error', () => undefined);
+  }
+
+  /** A key of crm-upload's own under the queue's prefix (`bull:crm-upload:crm:<name>`). */
+  key(name: string): string {
+    return this.#queue.toKey(`crm:${name}`);
+  }
+
+  /** @inheritdoc */
+  async enqueue(item: NewOutboxItem): Promise<EnqueueResult> {
+    const [result] = await this.enqueueMany([item]);
+    if (result === undefined) throw new Error('the outbox returned no enqueue result');
+    return result;
+  }
+
+  /**
+   * @inheritdoc
+   * One `addBulk` (a MULTI); then each job's stored data tells whether this enqueue created it: BullMQ
+   * answers an existing job id without a word, and only the enqueue that created a job finds its own
+   * `enqueueId` in it.
+   */
+  async enqueueMany(items: NewOutboxItem[]): Promise<EnqueueResult[]> {
+    this.#open();
+    if (items.length === 0) return [];
+    const now = Date.now();
+    const jobs = items.map((item) => {
+      checkNewItem(item);
+      const data: CallJobData = {
+        enqueueId: randomUUID(),
+        payload: item.payload,
+        sourceFile: item.sourceFile ?? null,
+        recording: { path: item.recordingPath, url: null, size: null, duration: null, note: null },
+        meta: { rateLimitWaits: 0, lastStatus: null, lastError: null, nextAttemptAt: null, uncounted: 0, updatedAt: now },
+      };
+      return { name: BULL_NAME, data, opts: jobOptions(item.callId, now) };
+    });
+    await this.#queue.addBulk(jobs);
+    const stored = await Promise.all(items.map((item) => this.redis.hget(this.#queue.toKey(item.callId), 'data')));
+    const results: EnqueueResult[] = [];
+    const created: { callId: string; start: number }[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] as NewOutboxItem;
+      const mine = stored[i]?.includes((jobs[i] as { data: CallJobData }).data.enqueueId) === true;
+      if (mine) {
+        results.push({ callId: item.callId, enqueued: true, state: 'pending' });
+        created.push({ callId: item.callId, start: Date.parse(item.payload.callDetails?.startTime ?? '') });
+      } else {
+        results.push({ callId: item.callId, enqueued: false, state: await this.#stateOf(item.callId) });
+      }
+    }
+    if (created.length > 0) {
+      const m = this.redis.multi();
+      for (const c of created) {
+        m.zadd(this.key('open'), 'NX', now, c.callId);
+        m.zadd(this.key('start'), Number.isFinite(c.start) ? c.start : 0, c.callId);
+      }
+      await m.exec();
+    }
+    return results;
+  }
+
+  /** @inheritdoc */
+  async lease(options: LeaseOptions): Promise<OutboxItem[]> {
+    this.#open();
+    checkLease(options, options.owner);
+    if (options.callIds !== undefined) {
+      throw new CrmUploadError('E_OUTBOX_UNSUPPORTED', 'the BullMQ outbox hands out jobs in its own order and cannot lease chosen calls', {});
+    }
+    if (options.limit === 0) return [];
+    const worker = await this.#workerFor(options.leaseMs);
+    const got = await Promise.all(Array.from({ length: options.limit }, () => worker.getNextJob(options.owner, { block: false })));
+    const jobs = got.filter((j): j is Job<CallJobData, DeliveredValue> => j !== undefined);
+    const now = Date.now();
+    for (const job of jobs) this.#leased.set(job.id as string, job);
+    return jobs.map((job) => toItem(job, 'in_flight', { owner: options.owner, until: now + options.leaseMs, dueAt: null }));
+  }
+
+  /** @inheritdoc */
+  async settleAndLease(owner: string, settlements: readonly Settlement[], lease: Omit<LeaseOptions, 'owner'>): Promise<OutboxItem[]> {
+    this.#open();
+    checkLease(lease, owner);
+    settlements.forEach(checkSettlement);
+    await this.settle(owner, settlements);
+    return this.lease({ ...lease, owner });
+  }
+
+  /**
+   * @inheritdoc
+   * Checked whole before anything is written; then each settlement is one BullMQ move (and, for a
+   * failure, an update of our counters first), all of them at once.
+   */
+  async settle(owner: string, settlements: readonly Settlement[]): Promise<void> {
+    this.#open();
+    settlements.forEach(checkSettlement);
+    await Promise.all(settlements.map((s) => this.#settleOne(owner, s)));
+  }
+
+  /** @inheritdoc */
+  async checkpointRecording(callId: string, checkpoint: Partial<Omit<RecordingCheckpoint, 'path'>>): Promise<void> {
+    this.#open();
+    for (const key of ['size', 'duration'] as const) {
+      const v = checkpoint[key];
+      if (v !== undefined && v !== null && !Number.isFinite(v)) throw new TypeError(`recording ${key} must be a finite number, got ${v}`);
+    }
+    const job = await this.#job(callId);
+    if (job === undefined) throw new CrmUploadError('E_OUTBOX_MISSING', `no outbox item ${callId} to checkpoint the recording on`, { callId });
+    const recording = { ...job.data.recording };
+    for (const key of ['url', 'size', 'duration', 'note'] as const) {
+      if (checkpoint[key] !== undefined) Object.assign(recording, { [key]: checkpoint[key] });
+    }
+    // In the job's data (BullMQ's updateData), before the call-data POST: a retry on any host finds it.
+    await job.updateData({ ...job.data, recording, meta: { ...job.data.meta, updatedAt: Date.now() } });
+    const held = this.#leased.get(callId);
+    if (held !== undefined) held.data = { ...held.data, recording };
+  }
+
+  /**
+   * @inheritdoc
+   * BullMQ puts a job given back at the head of the wait list, so they go back latest-due first, one
+   * after another, and come out again in their due order.
+   */
+  async release(owner: string, callIds: readonly string[]): Promise<void> {
+    this.#open();
+    const jobs: Job<CallJobData, DeliveredValue>[] = [];
+    for (const callId of new Set(callIds)) {
+      const job = this.#leased.get(callId) ?? (await this.#job(callId));
+      if (job !== undefined) jobs.push(job);
+    }
+    jobs.sort((a, b) => dueOf(b) - dueOf(a) || b.timestamp - a.timestamp);
+    for (const job of jobs) {
+      try {
+        await job.moveToWait(owner);
+        this.#leased.delete(job.id as string);
+      } catch (err) {
+        if (!isRefusal(err)) throw err;
+      }
+    }
+  }
+
+  /** @inheritdoc */
+  async get(callId: string): Promise<OutboxItem | null> {
+    this.#open();
+    const job = await this.#job(callId);
+    if (job === undefined) return null;
+    const bull = await job.getState();
+    return this.#toStoredItem(job, bull);
+  }
+
+  /** @inheritdoc */
+  async states(callIds: readonly string[]): Promise<Map<string, OutboxState>> {
+    this.#open();
+    const out = new Map<string, OutboxState>();
+    const unique = [...new Set(callIds)];
+    const states = await Promise.all(unique.map((id) => this.#queue.getJobState(id)));
+    unique.forEach((id, i) => {
+      const s = mapState(states[i] ?? 'unknown');
+      if (s !== null) out.set(id, s);
+    });
+    return out;
+  }
+
+  /** @inheritdoc */
+  async counts(): Promise<OutboxCounts> {
+    this.#open();
+    const c = await this.#queue.getJobCounts('wait', 'paused', 'prioritized', 'delayed', 'waiting-children', 'active', 'completed', 'failed');
+    const pending = (c.wait ?? 0) + (c.paused ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0) + (c['waiting-children'] ?? 0);
+    const [next, oldest] = await Promise.all([this.nextDueAt(), this.redis.zrange(this.key('open'), 0, 0, 'WITHSCORES')]);
+    return {
+      pending,
+      in_flight: c.active ?? 0,
+      delivered: c.completed ?? 0,
+      dead: c.failed ?? 0,
+      nextAttemptAt: next,
+      oldestPendingAt: oldest[1] === undefined ? null : Number(oldest[1]),
+    };
+  }
+
+  /**
+   * @inheritdoc
+   * A queue-wide rate limit (a 429's Retry-After) puts every due time off until it ends.
+   */
+  async nextDueAt(options: { callIds?: readonly string[] } = {}): Promise<number | null> {
+    this.#open();
+    const now = Date.now();
+    let next: number | null;
+    if (options.callIds !== undefined) {
+      next = await this.#nextDueOf(options.callIds, now);
+    } else {
+      const k = (name: string): string => this.#queue.toKey(name);
+      const [waiting, delayed, active] = await Promise.all([
+        this.redis.llen(k('wait')).then(async (n) => n + (await this.redis.zcard(k('prioritized'))) + (await this.redis.llen(k('paused')))),
+        this.redis.zrange(k('delayed'), 0, 0, 'WITHSCORES'),
+        this.redis.lrange(k('active'), 0, -1),
+      ]);
+      const times: number[] = [];
+      if (waiting > 0) times.push(now);
+      if (delayed[1] !== undefined) times.push(Math.floor(Number(delayed[1]) / DELAY_SCORE_SHIFT));
+      if (active.length > 0) times.push(...(await this.#leaseEnds(active, now)));
+      next = times.length === 0 ? null : Math.min(...times);
+    }
+    if (next === null) return null;
+    const limited = await this.#queue.getRateLimitTtl(LIMITER.max);
+    return limited > 0 ? Math.max(next, now + limited) : next;
+  }
+
+  /** @inheritdoc */
+  async list(options: { state: OutboxState; limit?: number; offset?: number }): Promise<OutboxItem[]> {
+    this.#open();
+    const types: JobType[] = { pending: PENDING_TYPES, in_flight: ['active'] as JobType[], delivered: ['completed'] as JobType[], dead: ['failed'] as JobType[] }[options.state];
+    const jobs = (await this.#queue.getJobs(types, 0, -1, true)).filter((j): j is Job<CallJobData, DeliveredValue> => j !== undefined);
+    // "Oldest first" is by enqueue time; BullMQ's sets are ordered by other things (due or finish times).
+    jobs.sort((a, b) => a.timestamp - b.timestamp || String(a.id).localeCompare(String(b.id)));
+    const offset = options.offset ?? 0;
+    const page = jobs.slice(offset, options.limit === undefined ? undefined : offset + options.limit);
+    return Promise.all(page.map((job) => this.#toStoredItem(job, null, options.state)));
+  }
+
+  /** @inheritdoc */
+  async replay(target: readonly string[] | 'all'): Promise<number> {
+    this.#open();
+    const ids = target === 'all' ? await this.#queue.getRanges(['failed'], 0, -1, true) : [...new Set(target)];
+    return this.#reprocess(ids, 'failed');
+  }
+
+  /** @inheritdoc */
+  async requeue(callIds: readonly string[]): Promise<number> {
+    this.#open();
+    return this.#reprocess([...new Set(callIds)], 'completed');
+  }
+
+  /** @inheritdoc */
+  async listDelivered(query: DeliveredQuery = {}): Promise<OutboxItem[]> {
+    this.#open();
+    const from = query.startFrom === undefined ? '-inf' : String(query.startFrom);
+    const to = query.startTo === undefined ? '+inf' : String(query.startTo);
+    const ids = await this.redis.zrangebyscore(this.key('start'), from, to);
+    const scores = await Promise.all(ids.map((id) => this.redis.zscore(this.#queue.toKey('completed'), id)));
+    const delivered = ids.filter((_, i) => scores[i] !== null);
+    const offset = query.offset ?? 0;
+    const page = delivered.slice(offset, query.limit === undefined ? undefined : offset + query.limit);
+    const items = await Promise.all(page.map(async (id) => {
+      const job = await this.#job(id);
+      return job === undefined ? null : this.#toStoredItem(job, null, 'delivered');
+    }));
+    return items.filter((i): i is OutboxItem => i !== null);
+  }
+
+  /** @inheritdoc */
+  async history(callId: string): Promise<AttemptLogEntry[]> {
+    this.#open();
+    const { logs } = await this.#queue.getJobLogs(callId, 0, -1, true);
+    const out: AttemptLogEntry[] = [];
+    for (const line of logs) {
+      try {
+        out.push(JSON.parse(line) as AttemptLogEntry);
+      } catch {
+        // A log line written by something else than crm-upload: not part of the attempt history.
+      }
+    }
+    return out;
+  }
+
+  /** @inheritdoc */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([...this.#workers.values()].map((w) => w.close(true)));
+    this.#workers.clear();
+    await this.#queue.close();
+    this.#workerRedis?.disconnect();
+    this.redis.disconnect();
+  }
+
+  /** Empty the queue and every key of it (tests, and `obliterate` by an operator). */
+  async obliterate(): Promise<void> {
+    this.#open();
+    await this.#queue.obliterate({ force: true });
+    await this.redis.del(this.key('open'), this.key('start'), this.key('pacer'));
+  }
+
+  async #settleOne(owner: string, s: Settlement): Promise<void> {
+    const held = this.#leased.get(s.callId);
+    // A job this store did not lease is read through a worker: a retry's backoff strategy is a worker
+    // setting, and BullMQ looks it up on the queue object the job was read with.
+    const job = held ?? (await this.#job(s.callId, await this.#workerFor(DEFAULT_LEASE_MS)));
+    if (job === undefined) return;
+    const applied = s.kind === 'delivered' ? await this.#deliver(job, owner, s.status) : await this.#fail(job, owner, s);
+    if (!applied) return;
+    this.#leased.delete(s.callId);
+    const m = this.redis.multi();
+    if (s.kind === 'delivered' || s.kind === 'dead') m.zrem(this.key('open'), s.callId);
+    const logKey = `${this.#queue.toKey(s.callId)}:logs`;
+    for (const entry of s.log ?? []) m.rpush(logKey, JSON.stringify(entry));
+    await m.exec();
+    if (s.kind === 'wait' && s.status === 429) {
+      // The CRM said "too many": every worker on every host holds off, not only this job.
+      const ms = s.nextAttemptAt - Date.now();
+      if (ms > 0) await this.#queue.rateLimit(ms);
+    }
+  }
+
+  /**
+   * Completed, whoever reports it, as long as the job is in flight: a 2xx is a fact about the CRM. With
+   * the owner's lock when it still holds one, else without (token '0'), which BullMQ refuses for a job
+   * that is not active — one moved back by the stalled check is then simply sent again, same key.
+   */
+  async #deliver(job: Job<CallJobData, DeliveredValue>, owner: string, status: number | null): Promise<boolean> {
+    for (const token of [owner, '0']) {
+      try {
+        await job.moveToCompleted({ status }, token, false);
+        // Without a token BullMQ leaves the lock in place: the holder's next move must find it gone.
+        if (token === '0') await this.redis.del(`${this.#queue.toKey(job.id as string)}:lock`);
+        return true;
+      } catch (err) {
+        if (!isRefusal(err)) throw err;
+      }
+    }
+    return false;
+  }
+
+  /** A retry, wait or dead: only while `owner` holds the lock; our counters first, then the move. */
+  async #fail(job: Job<CallJobData, DeliveredValue>, owner: string, s: Exclude<Settlement, { kind: 'delivered' }>): Promise<boolean> {
+    const now = Date.now();
+    const meta: JobMeta = {
+      ...job.data.meta,
+      lastStatus: s.status,
+      lastError: s.error,
+      nextAttemptAt: s.kind === 'dead' ? job.data.meta.nextAttemptAt : s.nextAttemptAt,
+      rateLimitWaits: job.data.meta.rateLimitWaits + (s.kind === 'wait' ? 1 : 0),
+      uncounted: job.data.meta.uncounted + (s.kind === 'dead' && !s.countAttempt ? 1 : 0),
+      updatedAt: now,
+    };
+    // Written only while we hold the lease (checked in the same script), so a stale owner changes
+    // nothing and it never lands on top of another owner's checkpoint.
+    const id = job.id as string;
+    const written = await this.redis.eval(UPDATE_IF_HELD, 2, this.#queue.toKey(id), this.#queue.toKey('active'), owner, id, JSON.stringify({ ...job.data, meta }));
+    if (Number(written) !== 1) return false;
+    job.data = { ...job.data, meta };
+    try {
+      if (s.kind === 'wait') {
+        await job.moveToDelayed(Math.max(s.nextAttemptAt, now), owner);
+      } else if (s.kind === 'retry') {
+        await job.moveToFailed(new RetryError(s.error, Math.max(0, s.nextAttemptAt - now)), owner, false);
+      } else {
+        job.discard();
+        await job.moveToFailed(new Error(s.error), owner, false);
+      }
+      return true;
+    } catch (err) {
+      if (isRefusal(err)) return false;
+      throw err;
+    }
+  }
+
+  /** Failed or completed jobs back to waiting, attempts and waits reset; how many moved. */
+  async #reprocess(callIds: readonly string[], from: 'failed' | 'completed'): Promise<number> {
+    let moved = 0;
+    const now = Date.now();
+    for (const callId of callIds) {
+      const job = await this.#job(callId);
+      if (job === undefined || (await job.getState()) !== from) continue;
+      const meta: JobMeta = { ...job.data.meta, rateLimitWaits: 0, uncounted: 0, nextAttemptAt: now, updatedAt: now };
+      // A delivered job's last status is its returnvalue, which the move back drops.
+      if (from === 'completed') meta.lastStatus = job.returnvalue?.status ?? meta.lastStatus;
+      await job.updateData({ ...job.data, meta });
+      try {
+        await job.retry(from, { resetAttemptsMade: true, resetAttemptsStarted: true });
+      } catch (err) {
+        if (isRefusal(err)) continue;
+        throw err;
+      }
+      await this.redis.zadd(this.key('open'), job.timestamp, callId);
+      moved += 1;
+    }
+    return moved;
+  }
+
+  /** The leasing worker for leases of `leaseMs` (created once, with its stalled-job check running). */
+  async #workerFor(leaseMs: number): Promise<Worker<CallJobData, DeliveredValue>> {
+    let worker = this.#workers.get(leaseMs);
+    if (worker !== undefined) return worker;
+    this.#workerRedis ??= (() => {
+      const r = new Redis(this.target.connectionUrl, redisOptions(true));
+      r.on('error', () => undefined);
+      return r;
+    })();
+    const schedule = this.#options.retryScheduleMs ?? DEFAULT_RETRY_SCHEDULE_MS;
+    worker = new Worker<CallJobData, DeliveredValue>(this.target.queue, null, {
+      connection: this.#workerRedis,
+      prefix: this.target.prefix,
+      autorun: false,
+      lockDuration: leaseMs,
+      stalledInterval: this.#options.stalledIntervalMs ?? 5_000,
+      maxStalledCount: MAX_STALLED,
+      limiter: LIMITER,
+      settings: {
+        // DESIGN.md's schedule with ±20% jitter; a retry settled by our worker says its delay itself.
+        backoffStrategy: (attemptsMade: number, _type?: string, err?: Error) =>
+          err instanceof RetryError ? err.delayMs : nextDelay(attemptsMade, schedule),
+      },
+    });
+    worker.on('error', () => undefined);
+    this.#workers.set(leaseMs, worker);
+    // Manual fetching does not start BullMQ's stalled-job check on its own; every leasing process runs
+    // it, so a lease left by a process that died comes back wherever workers still run.
+    await worker.startStalledCheckTimer();
+    return worker;
+  }
+
+  async #job(callId: string, via: Queue<CallJobData, DeliveredValue> | Worker<CallJobData, DeliveredValue> = this.#queue): Promise<Job<CallJobData, DeliveredValue> | undefined> {
+    return (await Job.fromId<CallJobData, DeliveredValue>(via, callId)) ?? undefined;
+  }
+
+  async #stateOf(callId: string): Promise<OutboxState> {
+    const s = mapState(await this.#queue.getJobState(callId));
+    if (s === null) throw new Error(`outbox item ${callId} was enqueued but cannot be read back`);
+    return s;
+  }
+
+  /** When the leases of these active jobs end (now for a lock already gone). */
+  async #leaseEnds(active: readonly string[], now: number): Promise<number[]> {
+    const ttls = await Promise.all(active.map((id) => this.redis.pttl(`${this.#queue.toKey(id)}:lock`)));
+    return ttls.map((t) => (t > 0 ? now + t : now));
+  }
+
+  async #nextDueOf(callIds: readonly string[], now: number): Promise<number | null> {
+    const unique = [...new Set(callIds)];
+    const states = await Promise.all(unique.map((id) => this.#queue.getJobState(id)));
+    const times = await Promise.all(
+      unique.map(async (id, i): Promise<number | null> => {
+        switch (states[i]) {
+          case 'waiting':
+          case 'prioritized':
+          case 'waiting-children':
+            return now;
+          case 'delayed': {
+            const score = await this.redis.zscore(this.#queue.toKey('delayed'), id);
+            return score === null ? now : Math.floor(Number(score) / DELAY_SCORE_SHIFT);
+          }
+          case 'active':
+            return (await this.#leaseEnds([id], now))[0] ?? now;
+          default:
+            return null;
+        }
+      }),
+    );
+    const known = times.filter((t): t is number => t !== null);
+    return known.length === 0 ? null : Math.min(...known);
+  }
+
+  /** The item as stored: state, lease (from the lock) and due time (from the delayed set) read now. */
+  async #toStoredItem(job: Job<CallJobData, DeliveredValue>, bull: string | null, known?: OutboxState): Promise<OutboxItem> {
+    const state = known ?? mapState(bull ?? (await job.getState())) ?? 'pending';
+    const id = job.id as string;
+    if (state === 'in_flight') {
+      const lockKey = `${this.#queue.toKey(id)}:lock`;
+      const [owner, ttl] = await Promise.all([this.redis.get(lockKey), this.redis.pttl(lockKey)]);
+      return toItem(job, state, { owner, until: owner === null || ttl <= 0 ? null : Date.now() + ttl, dueAt: null });
+    }
+    if (state === 'pending') {
+      const score = await this.redis.zscore(this.#queue.toKey('delayed'), id);
+      return toItem(job, state, { owner: null, until: null, dueAt: score === null ? null : Math.floor(Number(score) / DELAY_SCORE_SHIFT) });
+    }
+    return toItem(job, state, { owner: null, until: null, dueAt: null });
+  }
+
+  #open(): void {
+    if (this.#closed) throw new CrmUploadError('E_OUTBOX_CLOSED', `the outbox ${this.target.shown} is closed`, {});
+  }
+}
+
+/** ioredis settings: a worker's connection must wait out Redis outages (BullMQ requires it). */
+function redisOptions(worker: boolean): RedisOptions {
+  return worker ? { maxRetriesPerRequest: null } : { maxRetriesPerRequest: 3, enableReadyCheck: true };
+}
+
+/** When a job was (last) made due. */
+function dueOf(job: Job<CallJobData, DeliveredValue>): number {
+  return job.data.meta.nextAttemptAt ?? job.timestamp;
+}
+
+function jobOptions(callId: string, now: number): JobsOptions {
+  return {
+    jobId: callId,
+    timestamp: now,
+    attempts: JOB_ATTEMPTS,
+    backoff: { type: BACKOFF_TYPE },
+    // Delivered and dead jobs are kept: a re-run must find them (and skip them), dead-letter lists them.
+    removeOnComplete: false,
+    removeOnFail: false,
+  };
+}
+
+/** BullMQ's answer that a move is not ours to make (lock missing or not ours, job not active). */
+function isRefusal(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : String(err);
+  return /Missing lock|not owned|Lock mismatch|is not in the active state|not in the (active|failed|completed)|Missing key|does not exist/i.test(message);
+}
+
+function mapState(s: string): OutboxState | null {
+  switch (s) {
+    case 'waiting':
+    case 'wait':
+    case 'paused':
+    case 'prioritized':
+    case 'delayed':
+    case 'waiting-children':
+      return 'pending';
+    case 'active':
+      return 'in_flight';
+    case 'completed':
+      return 'delivered';
+    case 'failed':
+      return 'dead';
+    default:
+      return null;
+  }
+}
+
+function toItem(
+  job: Job<CallJobData, DeliveredValue>,
+  state: OutboxState,
+  live: { owner: string | null; until: number | null; dueAt: number | null },
+): OutboxItem {
+  const data = job.data;
+  const meta = data.meta;
+  const delivered = state === 'delivered';
+  const finished = job.finishedOn ?? null;
+  return {
+    callId: job.id as string,
+    payload: data.payload,
+    sourceFile: data.sourceFile,
+    state,
+    attempts: Math.max(0, job.attemptsMade - meta.uncounted),
+    rateLimitWaits: meta.rateLimitWaits,
+    nextAttemptAt: live.dueAt ?? meta.nextAttemptAt ?? job.timestamp,
+    leaseOwner: state === 'in_flight' ? live.owner : null,
+    leaseUntil: state === 'in_flight' ? live.until : null,
+    lastStatus: delivered ? (job.returnvalue?.status ?? null) : meta.lastStatus,
+    lastError: delivered ? null : meta.lastError,
+    recording: data.recording,
+    createdAt: job.timestamp,
+    updatedAt: Math.max(job.timestamp, meta.updatedAt, job.processedOn ?? 0, finished ?? 0),
+    deliveredAt: delivered ? finished : null,
+  };
+}
+
+function checkNewItem(item: NewOutboxItem): void {
+  if (typeof item.callId !== 'string' || item.callId === '') throw new InputError('E_OUTBOX_ITEM', 'an outbox item needs a non-empty callId');
+  // BullMQ reserves ids that are whole numbers for its own counter, and ':' separates its keys.
+  if (/^\d+$/.test(item.callId) || item.callId.includes(':')) {
+    throw new InputError('E_OUTBOX_ITEM', `callId ${item.callId} cannot be a BullMQ job id (digits only, or a ':')`, { callId: item.callId });
+  }
+  if (item.payload === null || typeof item.payload !== 'object') {
+    throw new InputError('E_OUTBOX_ITEM', `outbox item ${item.callId} has no payload object`, { callId: item.callId });
+  }
+}
+
+function checkLease(options: Omit<LeaseOptions, 'owner'>, owner: string): void {
+  const { limit, leaseMs } = options;
+  if (!Number.isInteger(limit) || limit < 0) throw new TypeError(`lease limit must be a whole number ≥ 0, got ${limit}`);
+  if (!Number.isFinite(leaseMs) || leaseMs <= 0) throw new TypeError(`leaseMs must be > 0, got ${leaseMs}`);
+  if (owner === '' || owner === '0') throw new TypeError(`lease owner must not be empty or "0", got "${owner}"`);
+}
+
+function checkSettlement(s: Settlement): void {
+  const kind = (s as { kind?: unknown }).kind;
+  if (typeof s.callId !== 'string' || s.callId === '') throw new TypeError('a settlement needs a callId');
+  if (kind !== 'delivered' && kind !== 'retry' && kind !== 'wait' && kind !== 'dead') {
+    throw new TypeError(`unknown settlement ${JSON.stringify(s)}`);
+  }
+  if ((kind === 'retry' || kind === 'wait') && !Number.isFinite((s as { nextAttemptAt?: unknown }).nextAttemptAt)) {
+    throw new TypeError(`settlement of ${s.callId} needs a nextAttemptAt`);
+  }
+}
