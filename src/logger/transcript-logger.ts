@@ -139,8 +139,8 @@ function nextStampUs(): number {
   return lastStampUs;
 }
 
-/** `2025-10-23T07-57-04.661114`: UTC, the seed's `%Y-%m-%dT%H-%M-%S.%f`. */
-function fileStamp(us: number): string {
+/** `2025-10-23T07-57-04.661114`: UTC, the seed's `%Y-%m-%dT%H-%M-%S.%f` (`us`: µs since the epoch). */
+export function fileStamp(us: number): string {
   const iso = new Date(Math.floor(us / 1000)).toISOString();
   return `${iso.slice(0, 19).replace(/:/g, '-')}.${String(us % 1_000_000).padStart(6, '0')}`;
 }
@@ -161,7 +161,7 @@ function errorCode(err: unknown): string {
  * The document written: the seed's keys in the seed's order, the missing summary fields filled, then
  * whatever else the caller put on the session (kept, never overriding).
  */
-function sessionDocument(session: TranscriptSession, savedAt: Date): Record<string, unknown> {
+export function sessionDocument(session: TranscriptSession, savedAt: Date): Record<string, unknown> {
   // Written as given even when malformed: the caller's data is kept, and the reader's error says what is wrong.
   const items: unknown[] = Array.isArray(session.items) ? session.items : [];
   const start = session.start_time === undefined || session.start_time === null ? undefined : timeText(session.start_time);
