@@ -6,6 +6,7 @@ import { benchIngest } from './ingest.ts';
 import { benchOutbox } from './outbox.ts';
 import { benchDelivery } from './delivery.ts';
 import { benchBulk } from './bulk.ts';
+import { benchBullmq } from './bullmq.ts';
 
 const only = process.argv[2];
 const all: [string, () => Promise<void>][] = [
@@ -13,6 +14,7 @@ const all: [string, () => Promise<void>][] = [
   ['outbox', benchOutbox],
   ['delivery', benchDelivery],
   ['bulk', benchBulk],
+  ['bullmq', benchBullmq],
 ];
 for (const [name, run] of all) {
   if (only && only !== name) continue;

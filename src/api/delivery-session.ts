@@ -33,7 +33,7 @@ export function crmClientFor(config: Config, logger?: Logger): CrmClient {
 
 /** Open the configured outbox (or use `store`) and a CRM client. */
 export async function openDelivery(config: Config, options: { store?: OutboxStore; logger?: Logger } = {}): Promise<DeliverySession> {
-  const store = options.store ?? (await createOutbox(config.outbox));
+  const store = options.store ?? (await createOutbox(config.outbox, { retryScheduleMs: config.retryScheduleMs }));
   const logger = options.logger ?? silentLogger();
   const client = crmClientFor(config, logger);
   let closing: Promise<void> | null = null;

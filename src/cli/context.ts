@@ -71,7 +71,7 @@ export async function runAction(verbose: boolean | undefined, action: () => Prom
 
 /** Open the configured outbox for the length of `fn`, and close it whatever happens. */
 export async function withOutbox<T>(fn: (store: OutboxStore) => Promise<T>, config: Config = configFrom()): Promise<T> {
-  const store = await createOutbox(config.outbox);
+  const store = await createOutbox(config.outbox, { retryScheduleMs: config.retryScheduleMs });
   try {
     return await fn(store);
   } finally {

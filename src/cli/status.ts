@@ -16,6 +16,13 @@ export interface StatusJson {
   nextAttemptAt: string | null;
   /** ISO time the oldest item not yet final was enqueued (the backlog's age), or null. */
   oldestPendingAt: string | null;
+  /** Worker processes leasing from the queue now (BullMQ only). */
+  workers?: number;
+}
+
+/** A store that can say how many processes lease from it (the BullMQ store). */
+interface CountsWorkers {
+  workers(): Promise<number>;
 }
 
 /** Counts as printed by `status --json`. */
@@ -42,10 +49,12 @@ export function registerStatus(program: Command): void {
         return withOutbox(async (store) => {
           const counts = await store.counts();
           const json = statusJson(counts);
+          const workers = (store as Partial<CountsWorkers>).workers;
+          if (typeof workers === 'function') json.workers = await workers.call(store);
           if (flags.json) {
             out(JSON.stringify(json));
           } else {
-            say(`pending ${json.pending} · in_flight ${json.in_flight} · delivered ${json.delivered} · dead ${json.dead}`);
+            say(`pending ${json.pending} · in_flight ${json.in_flight} · delivered ${json.delivered} · dead ${json.dead}${json.workers === undefined ? '' : ` · workers ${json.workers}`}`);
             if (counts.nextAttemptAt !== null) {
               const wait = counts.nextAttemptAt - Date.now();
               say(`next attempt ${json.nextAttemptAt}${wait > 0 ? ` (in ${formatDuration(wait)})` : ' (due now)'}`);

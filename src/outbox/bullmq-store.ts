@@ -48,7 +48,10 @@ import { parseRedisTarget, type RedisTarget } from './redis-target.ts';
 
 /** Options of `openBullmqOutbox`. */
 export interface BullmqOutboxOptions {
-  /** How often each leasing process looks for jobs whose lease (lock) expired, ms; default 5000. */
+  /**
+   * How often each leasing process looks for jobs whose lease (lock) expired, ms. Default: half the
+   * lease, between 250 ms and 30 s, so that a dead worker's calls come back within about two leases.
+   */
   stalledIntervalMs?: number;
   /** The schedule the backoff falls back on when a retry does not say its delay; default DESIGN.md's. */
   retryScheduleMs?: readonly number[];
@@ -96,6 +99,8 @@ const MAX_STALLED = 1_000_000;
 // `queue.rateLimit` pauses workers only when they have a limiter; this one never limits by count.
 const LIMITER = { max: 1_000_000_000, duration: 1_000 };
 const BULL_NAME = 'call';
+// Job fetches sent together by one lease.
+const LEASE_ROUND = 8;
 // The lease of the worker that settles jobs leased elsewhere (its lock duration is never used).
 const DEFAULT_LEASE_MS = 60_000;
 const PENDING_TYPES: JobType[] = ['wait', 'paused', 'prioritized', 'delayed', 'waiting-children'];
@@ -260,8 +265,16 @@ export class BullmqOutboxStore implements OutboxStore {
     }
     if (options.limit === 0) return [];
     const worker = await this.#workerFor(options.leaseMs);
-    const got = await Promise.all(Array.from({ length: options.limit }, () => worker.getNextJob(options.owner, { block: false })));
-    const jobs = got.filter((j): j is Job<CallJobData, DeliveredValue> => j !== undefined);
+    // One fetch is one script call; they go out a few at a time, and stop at the first round that comes
+    // back short, so that an idle queue costs a handful of calls per poll rather than `limit`.
+    const jobs: Job<CallJobData, DeliveredValue>[] = [];
+    while (jobs.length < options.limit) {
+      const round = Math.min(LEASE_ROUND, options.limit - jobs.length);
+      const got = await Promise.all(Array.from({ length: round }, () => worker.getNextJob(options.owner, { block: false })));
+      const fetched = got.filter((j): j is Job<CallJobData, DeliveredValue> => j !== undefined);
+      jobs.push(...fetched);
+      if (fetched.length < round) break;
+    }
     const now = Date.now();
     for (const job of jobs) this.#leased.set(job.id as string, job);
     return jobs.map((job) => toItem(job, 'in_flight', { owner: options.owner, until: now + options.leaseMs, dueAt: null }));
@@ -463,11 +476,29 @@ export class BullmqOutboxStore implements OutboxStore {
     this.redis.disconnect();
   }
 
+  /** Stop every worker on every host from leasing (BullMQ's global pause); in-flight jobs finish. */
+  async pause(): Promise<void> {
+    this.#open();
+    await this.#queue.pause();
+  }
+
+  /** Undo `pause`. */
+  async resume(): Promise<void> {
+    this.#open();
+    await this.#queue.resume();
+  }
+
+  /** How many processes are leasing from this queue now (BullMQ's worker connections), for `status`. */
+  async workers(): Promise<number> {
+    this.#open();
+    return this.#queue.getWorkersCount();
+  }
+
   /** Empty the queue and every key of it (tests, and `obliterate` by an operator). */
   async obliterate(): Promise<void> {
     this.#open();
     await this.#queue.obliterate({ force: true });
-    await this.redis.del(this.key('open'), this.key('start'), this.key('pacer'));
+    await this.redis.del(this.key('open'), this.key('start'), this.key('pacer'), this.key('pacer:pause'), this.key('pacer:last'));
   }
 
   async #settleOne(owner: string, s: Settlement): Promise<void> {
@@ -582,7 +613,7 @@ export class BullmqOutboxStore implements OutboxStore {
       prefix: this.target.prefix,
       autorun: false,
       lockDuration: leaseMs,
-      stalledInterval: this.#options.stalledIntervalMs ?? 5_000,
+      stalledInterval: this.#options.stalledIntervalMs ?? Math.min(30_000, Math.max(250, Math.round(leaseMs / 2))),
       maxStalledCount: MAX_STALLED,
       limiter: LIMITER,
       settings: {

@@ -18,8 +18,11 @@ function isRedisBacked(store: OutboxStore): store is OutboxStore & RedisBackedSt
   return typeof s.key === 'function' && typeof s.redis === 'object' && s.redis !== null;
 }
 
-/** The pacer for `store` at `requestsPerMinute` (0: none). */
+/**
+ * The pacer for `store` at `requestsPerMinute` (0: no pacing). A Redis-backed store gets the shared one
+ * even with pacing off, because a 429's hold must pause every process.
+ */
 export function pacerFor(store: OutboxStore, requestsPerMinute: number): Pacer {
-  if (requestsPerMinute > 0 && isRedisBacked(store)) return createRedisPacer(store.redis, store.key('pacer'), requestsPerMinute);
+  if (isRedisBacked(store)) return createRedisPacer(store.redis, store.key('pacer'), requestsPerMinute);
   return createPacer(requestsPerMinute);
 }

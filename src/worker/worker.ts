@@ -157,6 +157,9 @@ export function startWorker(options: WorkerOptions): WorkerHandle {
   /** Gather an outcome; a retry or wait makes its item due again, so lease again by then. */
   function record(settlement: Settlement, item: OutboxItem): void {
     if (settlement.kind === 'retry' || settlement.kind === 'wait') nextLeaseAt = Math.min(nextLeaseAt, settlement.nextAttemptAt);
+    // The CRM refuses every request alike while it rate-limits us: hold them all (on every host, with a
+    // shared pacer), not only this one, until its Retry-After is over.
+    if (settlement.kind === 'wait' && settlement.status === 429) pacer.holdFor(settlement.nextAttemptAt - Date.now());
     batcher.add(settlement, item);
   }
 

@@ -57,4 +57,19 @@ describe('createPacer', () => {
     // The aborted caller's slot stays spent: the next grant is two intervals after the first.
     assert.ok(performance.now() - t0 >= 150, `${performance.now() - t0}`);
   });
+
+  test('holdFor pauses every caller, with pacing off too, and never shortens a hold', async () => {
+    for (const rate of [0, 6000]) {
+      const pacer = createPacer(rate);
+      await pacer.acquire();
+      pacer.holdFor(200);
+      pacer.holdFor(50);
+      assert.ok(pacer.delayMs() > 150, `rate ${rate}: delay ${pacer.delayMs()}`);
+      const t0 = performance.now();
+      const grants: number[] = [];
+      await Promise.all([pacer.acquire(), pacer.acquire(), pacer.acquire()].map((p) => p.then(() => void grants.push(performance.now() - t0))));
+      assert.ok(grants.every((g) => g >= 195), `rate ${rate}: grants at ${grants.map((g) => g.toFixed(0)).join(', ')} ms`);
+      if (rate > 0) assert.ok((grants[2] ?? 0) - (grants[0] ?? 0) >= 2 * pacer.intervalMs - 2, 'still spaced after the hold');
+    }
+  });
 });

@@ -1,6 +1,7 @@
 /**
- * 429 storm: the CRM answers every request 429 with Retry-After for a while. The waits are honoured,
- * they use up no attempt, and everything is delivered once the storm is over.
+ * 429 storm: the CRM answers every request 429 with Retry-After for a while. The waits are honoured —
+ * by every delivery, not only the refused one: the pacer holds them all — they use up no attempt, and
+ * everything is delivered once the storm is over.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,23 +27,22 @@ test('Retry-After is honoured, attempts are not used up, all delivered after the
   assert.equal(summary.delivered, list.length, JSON.stringify({ ...summary, perCall: undefined }));
   assert.equal(summary.dead, 0);
 
-  const requests = await admin.requests();
+  const requests = (await admin.requests()).sort((a, b) => a.seq - b.seq);
   const limited = requests.filter((r) => r.status === 429);
-  assert.ok(limited.length >= list.length, `only ${limited.length} 429s`);
+  assert.ok(limited.length >= 8, `only ${limited.length} 429s`);
+  // After a 429 with Retry-After: 1, nothing is sent for a second — by any call. Requests that were past
+  // the pacer when it came (the other slots' requests) still arrive within a few tens of ms of it.
+  for (const r of limited) {
+    const t = Date.parse(r.time);
+    const tooSoon = requests.filter((o) => Date.parse(o.time) > t + 150 && Date.parse(o.time) < t + 1_000 - 5);
+    assert.deepEqual(tooSoon.map((o) => `${o.callId} at +${Date.parse(o.time) - t} ms`), [], `requests inside the Retry-After of the 429 at ${r.time}`);
+  }
+  // Far fewer requests than one 429 per call per second: the hold spared the CRM the rest.
+  assert.ok(limited.length <= 2 * config.concurrency, `${limited.length} 429s`);
   for (const [callId, records] of byCallId(requests)) {
-    records.sort((a, b) => a.seq - b.seq);
-    for (let i = 1; i < records.length; i++) {
-      const prev = records[i - 1];
-      const cur = records[i];
-      if (prev?.status !== 429 || cur === undefined) continue;
-      const gap = Date.parse(cur.time) - Date.parse(prev.time);
-      // Request times are stamped on arrival; the 429 went out within the same millisecond or two.
-      assert.ok(gap >= 1_000 - 5, `${callId}: next request ${gap} ms after a 429 with Retry-After: 1`);
-    }
     assert.equal(records.at(-1)?.status, 201, `${callId} ended with ${records.at(-1)?.status}`);
   }
-  for (const item of summary.perCall.values()) {
-    assert.equal(item.attempts, 1, `${item.callId}: ${item.attempts} attempts`);
-    assert.ok(item.rateLimitWaits >= 1, `${item.callId}: ${item.rateLimitWaits} waits`);
-  }
+  for (const item of summary.perCall.values()) assert.equal(item.attempts, 1, `${item.callId}: ${item.attempts} attempts`);
+  const waited = [...summary.perCall.values()].filter((i) => i.rateLimitWaits >= 1).length;
+  assert.ok(waited >= 8, `${waited} calls recorded a rate-limited wait`);
 });

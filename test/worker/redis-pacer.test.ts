@@ -1,0 +1,64 @@
+/**
+ * The Redis pacer: several pacers on one key (several processes, several hosts) together grant at most
+ * one request per interval, evenly; a hold set through one pauses the others, with pacing on or off.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { PAUSE_POLL_MS, createRedisPacer } from '../../src/worker/redis-pacer.ts';
+import { REDIS_URL, redisSkipReason } from '../helpers/redis.ts';
+
+const skip = await redisSkipReason();
+
+describe('Redis pacer', { skip: skip ?? false }, () => {
+  const clients: Redis[] = [];
+  const keys: string[] = [];
+  const client = (): Redis => {
+    const r = new Redis(REDIS_URL);
+    clients.push(r);
+    return r;
+  };
+  const freshKey = (): string => {
+    const k = `crmtest-pacer-${randomUUID().slice(0, 8)}`;
+    keys.push(k, `${k}:pause`, `${k}:last`);
+    return k;
+  };
+  after(async () => {
+    if (keys.length > 0) await clients[0]?.del(...keys);
+    for (const c of clients) c.disconnect();
+  });
+
+  test('three pacers on one key share one limit: grants evenly spaced across all of them', async () => {
+    const key = freshKey();
+    const pacers = [client(), client(), client()].map((r) => createRedisPacer(r, key, 1200)); // 51 ms apart
+    const interval = pacers[0]?.intervalMs ?? 0;
+    assert.equal(interval, 51);
+    const grants: number[] = [];
+    await Promise.all(pacers.flatMap((p) => [1, 2, 3, 4].map(() => p.acquire().then(() => void grants.push(performance.now())))));
+    grants.sort((a, b) => a - b);
+    assert.equal(grants.length, 12);
+    for (let i = 1; i < grants.length; i++) {
+      const gap = (grants[i] ?? 0) - (grants[i - 1] ?? 0);
+      assert.ok(gap >= interval - 6, `gap ${i}: ${gap.toFixed(1)} ms`);
+    }
+    const span = (grants.at(-1) ?? 0) - (grants[0] ?? 0);
+    assert.ok(span >= 11 * interval - 10, `12 grants over ${span.toFixed(0)} ms`);
+  });
+
+  for (const rate of [0, 600]) {
+    test(`a hold set by one process pauses the others (pacing ${rate === 0 ? 'off' : 'on'})`, async () => {
+      const key = freshKey();
+      const a = createRedisPacer(client(), key, rate);
+      const b = createRedisPacer(client(), key, rate);
+      await b.acquire();
+      await new Promise((r) => setTimeout(r, PAUSE_POLL_MS + 10)); // b's last look at the pause is stale
+      a.holdFor(400);
+      await new Promise((r) => setTimeout(r, 20)); // the hold reaches Redis
+      const t0 = performance.now();
+      await b.acquire();
+      const waited = performance.now() - t0;
+      assert.ok(waited >= 400 - 20 - 30, `b waited ${waited.toFixed(0)} ms for a's hold`);
+    });
+  }
+});
