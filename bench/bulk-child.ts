@@ -2,10 +2,11 @@
  * A bulk run in its own process, so that its peak RSS is its own: prints the summary and maxRSS as JSON.
  * argv: <conversations-dir> <crm call-data url> <outbox path> <concurrency>
  * With BENCH_PHASES=1 it also prints, on stderr, the time and memory (rss, heapUsed, external,
- * arrayBuffers) at each phase boundary of the run.
+ * arrayBuffers) at each phase boundary of the run; with BENCH_SNAPSHOT=<file> it writes a heap snapshot
+ * (after a full GC: what is live) when the scan ends.
  */
 import { readFileSync } from 'node:fs';
-import { getHeapSpaceStatistics } from 'node:v8';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import { bulkUploadFromDirectory, type BulkProgress } from '../src/api/bulk-upload.ts';
 import { loadConfig } from '../src/config/config.ts';
 
@@ -62,6 +63,7 @@ function smaps(): string {
 let phase: BulkProgress['phase'] | null = null;
 const onProgress = (p: BulkProgress) => {
   if (p.phase !== phase) {
+    if (process.env.BENCH_SNAPSHOT && p.phase === 'enqueue') process.stderr.write(`snapshot ${writeHeapSnapshot(process.env.BENCH_SNAPSHOT)}\n`);
     mark(`${phase ?? 'start'} → ${p.phase}`);
     phase = p.phase;
   }

@@ -32,13 +32,25 @@ export interface CrmContext {
 
 let idCounter = 0;
 
-/** `POST call-data`: validate, then create, replay or refuse (409) by callId and Idempotency-Key. */
-export async function postCallData(ctx: CrmContext, req: IncomingMessage, res: ServerResponse, record: RequestRecord): Promise<void> {
+/**
+ * `POST call-data`: validate, then create, replay or refuse (409) by callId and Idempotency-Key. The body
+ * is read and validated at once; the answer (and the store) waits for `waitToAnswer`, which resolves
+ * false when the client gave up meanwhile: then nothing is stored.
+ */
+export async function postCallData(
+  ctx: CrmContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  record: RequestRecord,
+  waitToAnswer: () => Promise<boolean> = async () => true,
+): Promise<void> {
   ctx.log.stats.callDataPosts++;
   const parsed = await readJson(req);
   const payload = parsed.ok ? parsed.value : undefined;
   const callId = callIdOf(payload);
   record.callId = callId;
+  const errors = parsed.ok ? validateCallData(payload) : [];
+  if (!(await waitToAnswer())) return;
 
   const rule = ctx.faults.takeCallDataRule(callId);
   if (rule) {
@@ -49,7 +61,6 @@ export async function postCallData(ctx: CrmContext, req: IncomingMessage, res: S
     ctx.log.stats.invalid++;
     return sendJson(res, parsed.status, { success: false, message: parsed.message, errors: [] });
   }
-  const errors = validateCallData(payload);
   if (errors.length > 0 || callId === null) {
     ctx.log.stats.invalid++;
     return sendJson(res, 400, { success: false, message: 'Validation failed', errors });

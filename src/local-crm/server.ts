@@ -1,7 +1,7 @@
 /**
  * The local CRM: a real HTTP server implementing the CRM's three endpoints (DESIGN.md, top) with fault
  * injection, for demos, tests and benchmarks. Every non-admin request goes through the same pipeline:
- * log → storm / rate limit → latency → random fault → handler.
+ * log → storm / rate limit → random fault → handler, answering `latencyMs` after the request arrived.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -106,14 +106,19 @@ async function handle(ctx: CrmContext, req: IncomingMessage, res: ServerResponse
     await drain(req);
     return sendJson(res, 429, { success: false, message: 'Too many requests, please try again later.' }, { 'retry-after': String(gate.retryAfterS) });
   }
+  // The answer comes `latencyMs` after the request arrived, as from a remote server: its own work
+  // (reading and validating the body) happens within that time, not after it.
   const { latencyMs } = ctx.faults.settings;
-  if (latencyMs > 0) {
-    ctx.log.fault(record, 'latency');
-    await delay(latencyMs);
-    // The client gave up (or the server closed) while we waited: nothing is processed, so a call that
-    // timed out on the client's side is not stored behind a later test's back.
-    if (req.socket.destroyed) return;
-  }
+  const answerAt = latencyMs > 0 ? delay(latencyMs) : null;
+  if (answerAt !== null) ctx.log.fault(record, 'latency');
+  /** Wait for the answer time; false when the client gave up meanwhile (then nothing is processed). */
+  const waitToAnswer = async (): Promise<boolean> => {
+    if (answerAt === null) return true;
+    await answerAt;
+    // A call that timed out on the client's side is not stored behind a later test's back.
+    return !req.socket.destroyed;
+  };
+  if (gate.kind !== 'pass' && !(await waitToAnswer())) return;
   switch (gate.kind) {
     case 'hang':
       // Never answered: the client's deadline ends it, or close() does.
@@ -132,7 +137,8 @@ async function handle(ctx: CrmContext, req: IncomingMessage, res: ServerResponse
   }
 
   const method = req.method ?? 'GET';
-  if (url.pathname === CALL_DATA_PATH && method === 'POST') return postCallData(ctx, req, res, record);
+  if (url.pathname === CALL_DATA_PATH && method === 'POST') return postCallData(ctx, req, res, record, waitToAnswer);
+  if (!(await waitToAnswer())) return;
   if (url.pathname === CALL_DATA_PATH && method === 'GET') return listCallData(ctx, url, res);
   if (url.pathname === UPLOAD_PATH && method === 'POST') return postUpload(ctx, req, res, record);
   if (url.pathname.startsWith(RECORDINGS_PATH) && method === 'GET') {
