@@ -12,9 +12,11 @@ import { registerWorker } from './worker.ts';
 import { registerStatus } from './status.ts';
 import { registerDeadLetter } from './dead-letter.ts';
 import { registerRecover } from './recover.ts';
+import { registerDashboard } from './dashboard.ts';
+import { registerReconcile } from './reconcile.ts';
 
 /** Adds one command to the program. */
 export type RegisterCommand = (program: Command) => void;
 
 /** Every command of the CLI, in help order. */
-export const commands: RegisterCommand[] = [registerSend, registerBulk, registerWatch, registerLocalCrm, registerValidate, registerWorker, registerStatus, registerDeadLetter, registerRecover, registerDemo];
+export const commands: RegisterCommand[] = [registerSend, registerBulk, registerWatch, registerLocalCrm, registerValidate, registerWorker, registerStatus, registerDeadLetter, registerDashboard, registerReconcile, registerRecover, registerDemo];
