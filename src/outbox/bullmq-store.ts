@@ -408,16 +408,25 @@ export class BullmqOutboxStore implements OutboxStore {
     return limited > 0 ? Math.max(next, now + limited) : next;
   }
 
-  /** @inheritdoc */
+  /**
+   * @inheritdoc
+   * Reads only the ids and enqueue times of the state's jobs, then the jobs of the page: a long
+   * dead-letter list costs a small read per job, not its payload.
+   */
   async list(options: { state: OutboxState; limit?: number; offset?: number }): Promise<OutboxItem[]> {
     this.#open();
     const types: JobType[] = { pending: PENDING_TYPES, in_flight: ['active'] as JobType[], delivered: ['completed'] as JobType[], dead: ['failed'] as JobType[] }[options.state];
-    const jobs = (await this.#queue.getJobs(types, 0, -1, true)).filter((j): j is Job<CallJobData, DeliveredValue> => j !== undefined);
+    const ids = [...new Set(await this.#queue.getRanges(types, 0, -1, true))];
+    const stamps = await Promise.all(ids.map((id) => this.redis.hget(this.#queue.toKey(id), 'timestamp')));
     // "Oldest first" is by enqueue time; BullMQ's sets are ordered by other things (due or finish times).
-    jobs.sort((a, b) => a.timestamp - b.timestamp || String(a.id).localeCompare(String(b.id)));
+    const order = ids.map((id, i) => ({ id, t: Number(stamps[i] ?? 0) })).sort((a, b) => a.t - b.t || a.id.localeCompare(b.id));
     const offset = options.offset ?? 0;
-    const page = jobs.slice(offset, options.limit === undefined ? undefined : offset + options.limit);
-    return Promise.all(page.map((job) => this.#toStoredItem(job, null, options.state)));
+    const page = order.slice(offset, options.limit === undefined ? undefined : offset + options.limit);
+    const items = await Promise.all(page.map(async ({ id }) => {
+      const job = await this.#job(id);
+      return job === undefined ? null : this.#toStoredItem(job, null, options.state);
+    }));
+    return items.filter((i): i is OutboxItem => i !== null);
   }
 
   /** @inheritdoc */
