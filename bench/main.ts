@@ -7,6 +7,7 @@ import { benchOutbox } from './outbox.ts';
 import { benchDelivery } from './delivery.ts';
 import { benchBulk } from './bulk.ts';
 import { benchBullmq } from './bullmq.ts';
+import { benchServe } from './serve.ts';
 
 const only = process.argv[2];
 const all: [string, () => Promise<void>][] = [
@@ -15,6 +16,7 @@ const all: [string, () => Promise<void>][] = [
   ['delivery', benchDelivery],
   ['bulk', benchBulk],
   ['bullmq', benchBullmq],
+  ['serve', benchServe],
 ];
 for (const [name, run] of all) {
   if (only && only !== name) continue;

@@ -32,5 +32,6 @@ export type { CallPayload, CallDetails, Transcription } from './payload/call-pay
 export { readInputFile } from './ingest/read-file.ts';
 export type { CallRecord, LeadRecord, RecordingFacts, ManifestRecord, CallBundle, LeadFields } from './ingest/call-record.ts';
 export { CrmUploadError, ConfigError, InputError, PayloadValidationError, CrmHttpError } from './errors.ts';
+export { startIngestServer, type IngestServer, type IngestServerOptions } from './serve/server.ts';
 export { startDashboard, type DashboardServer, type DashboardOptions } from './dashboard/server.ts';
 export { reconcile, reconciled, type ReconcileReport, type ReconcileOptions } from './reconcile/reconcile.ts';

@@ -13,6 +13,7 @@ import { matchRun } from '../match/match-run.ts';
 import { buildPayload, leadPart, type RecordingFigures } from '../payload/build-payload.ts';
 import type { CallDetails, CallPayload, Transcription } from '../payload/call-payload.ts';
 import { assertValidPayload } from '../payload/validate-payload.ts';
+import { contentHash } from '../payload/canonical-json.ts';
 import type { PreparedCall } from './prepare-call.ts';
 import { enqueueAndDeliver, type UploadCallOptions, type UploadCallResult } from './upload-call.ts';
 
@@ -35,7 +36,10 @@ export function callFromSession(session: SessionObject, config: Config): CallRec
   if (format === null || format === 'lead' || format === 'manifest') {
     throw new InputError('E_INPUT_FORMAT', `not a conversation session (detected: ${format ?? 'unknown'})`, { file: '<session>' });
   }
-  const id = typeof session.session_id === 'string' ? session.session_id : 'session';
+  // A session object has no file name; the reader derives a missing session id from the name (DESIGN.md,
+  // "Session ids"), so the name stands for the content: the same session gives the same callId on every
+  // repeat, and two calls that start in the same second still get two.
+  const id = typeof session.session_id === 'string' && session.session_id !== '' ? session.session_id : `session-${contentHash(session).slice(0, 16)}`;
   const result = readParsed(format, session, resolve(config.cwd, `${id}.json`), { sourceTimezone: config.sourceTimezone });
   if (result.kind !== 'call') throw new InputError('E_INPUT_FORMAT', 'not a conversation session', { file: '<session>' });
   return result.call;

@@ -12,6 +12,7 @@ import { registerWorker } from './worker.ts';
 import { registerStatus } from './status.ts';
 import { registerDeadLetter } from './dead-letter.ts';
 import { registerRecover } from './recover.ts';
+import { registerServe } from './serve.ts';
 import { registerDashboard } from './dashboard.ts';
 import { registerReconcile } from './reconcile.ts';
 
@@ -19,4 +20,4 @@ import { registerReconcile } from './reconcile.ts';
 export type RegisterCommand = (program: Command) => void;
 
 /** Every command of the CLI, in help order. */
-export const commands: RegisterCommand[] = [registerSend, registerBulk, registerWatch, registerLocalCrm, registerValidate, registerWorker, registerStatus, registerDeadLetter, registerDashboard, registerReconcile, registerRecover, registerDemo];
+export const commands: RegisterCommand[] = [registerSend, registerBulk, registerWatch, registerLocalCrm, registerValidate, registerWorker, registerStatus, registerDeadLetter, registerServe, registerDashboard, registerReconcile, registerRecover, registerDemo];

@@ -3,7 +3,7 @@
  * level, arrays in their order, no spaces), so that the same record hashes the same on both sides
  * whatever order its keys were written or stored in.
  */
-import { createHash } from 'node:crypto';
+import { contentHash } from '../payload/canonical-json.ts';
 import type { OutboxItem } from '../outbox/outbox-store.ts';
 import { withRecording } from '../payload/build-payload.ts';
 import type { CallPayload } from '../payload/call-payload.ts';
@@ -11,19 +11,11 @@ import type { CallPayload } from '../payload/call-payload.ts';
 /** The top-level fields of the contract (`additionalProperties: false`): anything else the CRM adds. */
 export const CONTRACT_FIELDS: readonly string[] = ['campaignId', 'voiceAgentId', 'client', 'callDetails', 'caller', 'transcription', 'lead'];
 
-/** JSON with object keys sorted at every level. `undefined` members are left out, as JSON does. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-}
+export { canonicalJson } from '../payload/canonical-json.ts';
 
 /** Hex SHA-256 of the canonical JSON. */
 export function payloadHash(value: unknown): string {
-  return createHash('sha256').update(canonicalJson(value), 'utf8').digest('hex');
+  return contentHash(value);
 }
 
 /**

@@ -1,0 +1,296 @@
+/**
+ * Ingest API benchmark (issue 8, "Done when"): `POST /v1/calls` requests per second and latency
+ * percentiles at 16 concurrent clients against the real `crm-upload serve` (its own process), while its
+ * in-process worker delivers to the local CRM (its own process too, 20 ms latency, pacing off), beside
+ * the same load with `--no-worker` for comparison. Goal: p99 ≤ 10 ms. Figures only; nothing is asserted.
+ * Run alone with `node bench/serve.ts`.
+ *
+ * The outbox lives under `.crm-upload/` in the current directory, the disk the real outbox uses (a
+ * tmpfs /tmp would make every fsync free).
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
+import { Agent, request } from 'node:http';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { crmAdmin, spawnLocalCrmProcess } from '../test/helpers/local-crm.ts';
+
+const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+
+/** What `measureServe` varies. */
+export interface ServeBenchOptions {
+  /** Concurrent clients (default 16). */
+  clients?: number;
+  /** Timed requests per run (default 4000), after a warm-up of a tenth as many. */
+  requests?: number;
+  /** Latency the local CRM adds to every answer (default 20 ms). */
+  latencyMs?: number;
+  /** Folder for the temporary outboxes (default: a fresh folder under `./.crm-upload/`). */
+  dir?: string;
+}
+
+/** One measured run. */
+export interface ServeRun {
+  worker: boolean;
+  requests: number;
+  seconds: number;
+  requestsPerSecond: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  /** Calls the CRM had received by the end of the posting (0 without the worker). */
+  deliveredDuringRun: number;
+  /** Seconds from the end of the posting until every call was delivered (null without the worker). */
+  drainSeconds: number | null;
+  /**
+   * CPU time of the serve process per timed request, ms (all its threads; Linux only, else null): a
+   * figure a busy machine does not inflate the way it inflates latencies.
+   */
+  cpuMsPerRequest: number | null;
+}
+
+/** The figures `benchServe` prints. */
+export interface ServeBenchResult {
+  clients: number;
+  latencyMs: number;
+  ingestOnly: ServeRun;
+  withWorker: ServeRun;
+  /**
+   * The same load against a bare `node:http` server that reads each body and answers 202 (no JSON
+   * parsing, no outbox): the ceiling this machine and load generator allow, to tell the API's own cost
+   * from the machine's.
+   */
+  bareHttp: ServeRun;
+}
+
+/** A transcript-logger session of its own for request `n` (its own session id, so its own callId). */
+function body(run: string, n: number): string {
+  const start = Date.UTC(2025, 9, 29, 8, 0, 0) + n * 1000;
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const items = [
+    { role: 'assistant', content: `Namaste! Main aapki kis tarah help kar sakti hoon? (${n})`, timestamp: iso(start), source: 'agent' },
+    { role: 'user', content: 'Mujhe pricing ke baare mein jaanna hai.', timestamp: iso(start + 4000), transcript_confidence: 0.93, source: 'transcription_node' },
+    { role: 'assistant', content: 'Zaroor! Main aapko details bhej deti hoon.', timestamp: iso(start + 9000), source: 'agent' },
+    { role: 'user', content: 'Thank you.', timestamp: iso(start + 14000), source: 'transcription_node' },
+  ];
+  const session = {
+    session_id: `session_${run}_${String(n).padStart(8, '0')}`,
+    start_time: iso(start).replace('T', ' ').replace('Z', ''),
+    end_time: iso(start + 20_000).replace('T', ' ').replace('Z', ''),
+    items,
+    total_items: items.length,
+    duration_seconds: 20,
+    lead_generated: false,
+    metadata: {},
+  };
+  return JSON.stringify({ session, callerNumber: `99999${String(n % 100_000).padStart(5, '0')}` });
+}
+
+/** CPU time (user + system) a process has used so far, ms; null where /proc is not there. */
+function cpuMs(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    // Fields after the command name (which may hold spaces, inside parentheses): utime, stime are 12 and 13.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    // USER_HZ is 100 on every Linux this runs on.
+    return Number.isFinite(ticks) ? ticks * 10 : null;
+  } catch {
+    return null;
+  }
+}
+
+// The ceiling: a server that does nothing but read the body and answer as the API does.
+const BARE_SERVER = `
+import { createServer } from 'node:http';
+const server = createServer((req, res) => {
+  req.on('data', () => {});
+  req.on('end', () => {
+    res.writeHead(202, { 'content-type': 'application/json' });
+    res.end('{"callId":"x","status":"pending","enqueued":true,"warnings":[]}');
+  });
+});
+server.listen(0, '127.0.0.1', () => process.stderr.write('listening on http://127.0.0.1:' + server.address().port + '\\n'));
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
+`;
+
+/** Spawn `crm-upload serve --port 0 …` (or, with `bare`, the ceiling server) and resolve once it prints where it listens. */
+function spawnServe(args: string[], env: Record<string, string>, bare = false): Promise<{ url: string; pid: number | undefined; stop: () => Promise<number | null> }> {
+  const base: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('CRM_')) base[k] = v;
+  const argv = bare ? ['--input-type=module', '-e', BARE_SERVER] : [MAIN, 'serve', '--port', '0', ...args];
+  const child = spawn(process.execPath, argv, { env: { ...base, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    let stderr = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`serve did not start: ${stderr}`));
+    }, 20_000);
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      stderr += chunk;
+      const m = /listening on (http:\/\/\S+)/.exec(stderr);
+      if (!m?.[1]) return;
+      clearTimeout(timer);
+      resolve({
+        url: m[1],
+        pid: child.pid,
+        stop: () => {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+          return exited;
+        },
+      });
+    });
+    exited.then(
+      (code) => {
+        clearTimeout(timer);
+        reject(new Error(`serve exited with ${code} before listening: ${stderr}`));
+      },
+      (err: unknown) => reject(err),
+    );
+  });
+}
+
+/** POST one body; resolves to the status once the answer is read. */
+function post(agent: Agent, url: URL, payload: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** `clients` loops posting `bodies`; the latency of each request, ms. */
+async function load(url: string, bodies: string[], clients: number): Promise<{ latencies: number[]; seconds: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: clients });
+  const target = new URL('/v1/calls', url);
+  const latencies: number[] = [];
+  let next = 0;
+  try {
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: clients }, async () => {
+        for (let b = bodies[next++]; b !== undefined; b = bodies[next++]) {
+          const s = performance.now();
+          const status = await post(agent, target, b);
+          latencies.push(performance.now() - s);
+          if (status !== 202) throw new Error(`POST /v1/calls answered ${status}`);
+        }
+      }),
+    );
+    return { latencies, seconds: (performance.now() - t0) / 1000 };
+  } finally {
+    agent.destroy();
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+}
+
+/** One run: a fresh outbox and server (or the bare one), a warm-up, then the timed load. */
+async function runOnce(crmUrl: string, dir: string, kind: 'worker' | 'ingest' | 'bare', clients: number, requests: number): Promise<ServeRun> {
+  const admin = crmAdmin(crmUrl);
+  await admin.reset();
+  const worker = kind === 'worker';
+  const name = kind;
+  const env: Record<string, string> = {
+    CRM_API_URL: `${crmUrl}/apis/api/public/call-data`,
+    CRM_OUTBOX: join(dir, `${name}.db`),
+    CRM_CAMPAIGN_ID: 'camp-bench',
+    CRM_VOICE_AGENT_ID: 'agent-bench',
+    CRM_CLIENT_ID: 'client-bench',
+    CRM_RATE_LIMIT: '0',
+    CRM_CONCURRENCY: '16',
+    CRM_TIMEOUT_MS: '10s',
+    LOG_LEVEL: 'warn',
+  };
+  const serve = await spawnServe(worker ? [] : ['--no-worker'], env, kind === 'bare');
+  try {
+    const warm = Math.max(100, Math.floor(requests / 10));
+    // Numbered on from the warm-up: every request is a call of its own (a repeat would be cheaper).
+    await load(serve.url, Array.from({ length: warm }, (_, n) => body(name, n)), clients);
+    const bodies = Array.from({ length: requests }, (_, n) => body(name, warm + n));
+    const cpuBefore = cpuMs(serve.pid);
+    const { latencies, seconds } = await load(serve.url, bodies, clients);
+    const cpuAfter = cpuMs(serve.pid);
+    const deliveredDuringRun = (await admin.stats()).created;
+    let drainSeconds: number | null = null;
+    if (worker) {
+      const t0 = performance.now();
+      const total = warm + requests;
+      const deadline = t0 + 120_000;
+      while ((await admin.stats()).created < total && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      drainSeconds = (await admin.stats()).created >= total ? (performance.now() - t0) / 1000 : null;
+    }
+    const sorted = latencies.slice().sort((a, b) => a - b);
+    return {
+      worker,
+      requests,
+      seconds,
+      requestsPerSecond: requests / seconds,
+      p50: percentile(sorted, 50),
+      p90: percentile(sorted, 90),
+      p99: percentile(sorted, 99),
+      max: sorted.at(-1) ?? NaN,
+      deliveredDuringRun,
+      drainSeconds,
+      cpuMsPerRequest: cpuBefore === null || cpuAfter === null ? null : (cpuAfter - cpuBefore) / requests,
+    };
+  } finally {
+    await serve.stop();
+  }
+}
+
+/** Both runs against one local CRM process. */
+export async function measureServe(options: ServeBenchOptions = {}): Promise<ServeBenchResult> {
+  const clients = options.clients ?? 16;
+  const requests = options.requests ?? 4000;
+  const latencyMs = options.latencyMs ?? 20;
+  const parent = options.dir ?? join(process.cwd(), '.crm-upload');
+  mkdirSync(parent, { recursive: true });
+  const dir = mkdtempSync(join(parent, 'bench-serve-'));
+  const crm = await spawnLocalCrmProcess(['--latency-ms', String(latencyMs)]);
+  try {
+    const bareHttp = await runOnce(crm.url, dir, 'bare', clients, requests);
+    const ingestOnly = await runOnce(crm.url, dir, 'ingest', clients, requests);
+    const withWorker = await runOnce(crm.url, dir, 'worker', clients, requests);
+    return { clients, latencyMs, ingestOnly, withWorker, bareHttp };
+  } finally {
+    await crm.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Print the ingest API figures for `npm run bench`. */
+export async function benchServe(options: ServeBenchOptions = {}): Promise<void> {
+  const r = await measureServe(options);
+  const line = (label: string, run: ServeRun): string =>
+    `  ${label.padEnd(30)} ${run.requestsPerSecond.toFixed(0).padStart(5)} req/s  ` +
+    `p50 ${run.p50.toFixed(2)} ms  p90 ${run.p90.toFixed(2)} ms  p99 ${run.p99.toFixed(2)} ms  max ${run.max.toFixed(1)} ms` +
+    (run.cpuMsPerRequest === null ? '' : `  server CPU ${run.cpuMsPerRequest.toFixed(2)} ms/request`);
+  const [load1 = 0] = loadavg();
+  console.log(
+    `POST /v1/calls, ${r.clients} concurrent clients, ${r.withWorker.requests} requests per run (crm-upload serve in its own process; ` +
+      `load average ${load1.toFixed(1)} on ${availableParallelism()} cores at the end):`,
+  );
+  console.log(line('bare node:http (ceiling)', r.bareHttp));
+  console.log(line('ingest only (--no-worker)', r.ingestOnly));
+  console.log(line('worker delivering meanwhile', r.withWorker));
+  const w = r.withWorker;
+  console.log(
+    `  the worker delivered ${w.deliveredDuringRun} calls to the local CRM (${r.latencyMs} ms latency, own process) during the run; ` +
+      (w.drainSeconds === null ? 'NOT all delivered within 2 min after it' : `the rest within ${w.drainSeconds.toFixed(2)} s after it`),
+  );
+  console.log(`  p99 with the worker ${w.p99.toFixed(2)} ms: ${w.p99 <= 10 ? 'meets' : 'MISSES'} the ≤ 10 ms goal`);
+}
+
+if (import.meta.main) await benchServe();

@@ -1,0 +1,76 @@
+/**
+ * The hono app of the ingest API: routes, the Bearer-token check on `/v1`, and one error shape
+ * (`{code, message, problems?}`) for every refusal. The work of each route lives in its own module.
+ */
+import type { HttpBindings } from '@hono/node-server';
+import { Hono } from 'hono';
+import type { Logger } from '../log/logger.ts';
+import { maskText } from '../log/mask.ts';
+import type { OutboxStore } from '../outbox/outbox-store.ts';
+import { bearerMatches } from './auth.ts';
+import { callStatusOf } from './call-status.ts';
+import { E_SERVE_NOT_FOUND, E_SERVE_UNAUTHORIZED, ServeRequestError } from './errors.ts';
+import { OPENAPI_DOCUMENT } from './openapi.ts';
+import { postCall, type PostCallContext } from './post-call.ts';
+
+/** What the app needs. */
+export interface IngestAppOptions extends PostCallContext {
+  /** `CRM_INGEST_TOKEN`: required as a Bearer token on every `/v1` route when set. */
+  token: string | null;
+  /** Whether this server runs the worker (reported by `/healthz`). */
+  worker: boolean;
+  logger: Logger;
+  store: OutboxStore;
+}
+
+/** The environment @hono/node-server passes; absent when the app is called without a Node server. */
+export type IngestEnv = { Bindings: Partial<HttpBindings> };
+
+/** The error body of every refusal. */
+function errorBody(code: string, message: string, problems?: ServeRequestError['problems']): Record<string, unknown> {
+  return problems !== undefined && problems.length > 0 ? { code, message, problems } : { code, message };
+}
+
+/** Build the app. */
+export function createIngestApp(options: IngestAppOptions): Hono<IngestEnv> {
+  const { logger, store, token } = options;
+  const app = new Hono<IngestEnv>();
+
+  app.onError((err, c) => {
+    if (err instanceof ServeRequestError) {
+      logger.debug({ status: err.status, code: err.code, err: err.message }, 'request refused');
+      // A client told its body is too large may still be sending it: do not wait for the rest.
+      if (err.status === 413) c.header('connection', 'close');
+      return c.json(errorBody(err.code, err.message, err.problems), err.status);
+    }
+    // Not the client's fault (the outbox failed, a bug): the client may retry, the call is not lost.
+    logger.error({ err: maskText(err instanceof Error ? err.message : String(err)), path: c.req.path }, 'ingest request failed');
+    return c.json(errorBody('E_SERVE_INTERNAL', 'internal error; nothing was enqueued unless a retry says so: retry the request'), 500);
+  });
+  app.notFound((c) => c.json(errorBody(E_SERVE_NOT_FOUND, `no route ${c.req.method} ${c.req.path}`), 404));
+
+  app.get('/healthz', (c) => c.json({ status: 'ok', worker: options.worker }));
+  app.get('/openapi.json', (c) => c.json(OPENAPI_DOCUMENT));
+
+  app.use('/v1/*', async (c, next) => {
+    if (token !== null && !bearerMatches(c.req.header('authorization'), token)) {
+      c.header('www-authenticate', 'Bearer realm="crm-upload"');
+      return c.json(errorBody(E_SERVE_UNAUTHORIZED, 'missing or wrong Authorization: Bearer token (CRM_INGEST_TOKEN)'), 401);
+    }
+    await next();
+  });
+
+  app.post('/v1/calls', async (c) => {
+    const answer = await postCall(c.req.raw, c.env?.incoming, options);
+    return c.json(answer, 202);
+  });
+
+  app.get('/v1/calls/:callId', async (c) => {
+    const callId = c.req.param('callId');
+    const item = await store.get(callId);
+    if (item === null) return c.json(errorBody(E_SERVE_NOT_FOUND, `no call ${callId} in the outbox`), 404);
+    return c.json(callStatusOf(item));
+  });
+
+  return app;
+}
