@@ -5,12 +5,12 @@
  */
 import { createAdaptorServer } from '@hono/node-server';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Hono } from 'hono';
 import type { Registry } from 'prom-client';
 import { createAlerter, type Alerter } from '../alerts/alerter.ts';
 import { loadConfig, type Config } from '../config/config.ts';
 import { ConfigError } from '../errors.ts';
+import { listen } from '../http/listen.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import { createOutboxGauges, newRegistry } from '../metrics/metrics.ts';
 import { createOutbox, isRedisTarget } from '../outbox/create-outbox.ts';
@@ -134,19 +134,13 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Da
   });
   // overrideGlobalObjects: false — a library must not replace the process's global Request/Response.
   const server = createAdaptorServer({ fetch: app.fetch, hostname: host, overrideGlobalObjects: false }) as Server;
+  let actual: number;
   try {
-    await new Promise<void>((done, fail) => {
-      server.once('error', fail);
-      server.listen(port, host, () => {
-        server.off('error', fail);
-        done();
-      });
-    });
+    actual = await listen(server, port, host);
   } catch (err) {
     if (!options.store) await store.close();
-    throw new ConfigError(`cannot listen on ${host}:${port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {}, { cause: err });
+    throw err;
   }
-  const actual = (server.address() as AddressInfo).port;
   try {
     allowed = allowedHosts(host, actual, options.allowHosts ?? []);
   } catch (err) {

@@ -5,10 +5,10 @@
  * chosen to expose it and any `Host` is answered. It serves nothing else and accepts no writes.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { allowedHosts, hostAllowed, hostWithPort, isLoopbackHost } from '../dashboard/security.ts';
 import { ConfigError } from '../errors.ts';
+import { listen } from '../http/listen.ts';
 
 /** Options of `startMetricsServer`. */
 export interface MetricsServerOptions {
@@ -51,18 +51,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
     res.end(req.method === 'HEAD' ? undefined : text);
   }
 
-  try {
-    await new Promise<void>((done, fail) => {
-      server.once('error', fail);
-      server.listen(port, host, () => {
-        server.off('error', fail);
-        done();
-      });
-    });
-  } catch (err) {
-    throw new ConfigError(`cannot listen on ${host}:${port} for metrics: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {}, { cause: err });
-  }
-  const actual = (server.address() as AddressInfo).port;
+  const actual = await listen(server, port, host, 'for metrics');
   if (isLoopbackHost(host)) allowed = allowedHosts(host, actual);
 
   let closing: Promise<void> | null = null;

@@ -6,13 +6,13 @@
  */
 import { createAdaptorServer } from '@hono/node-server';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import type { Hono } from 'hono';
 import { crmClientFor } from '../api/delivery-session.ts';
 import { loadConfig, type Config } from '../config/config.ts';
 import type { CrmClient } from '../crm/crm-client.ts';
 import { ConfigError } from '../errors.ts';
+import { listen } from '../http/listen.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import { createOutbox, isRedisTarget } from '../outbox/create-outbox.ts';
 import type { OutboxStore } from '../outbox/outbox-store.ts';
@@ -123,20 +123,13 @@ export async function startIngestServer(options: IngestServerOptions = {}): Prom
   const runWorker = options.worker ?? true;
   const app = createIngestApp({ config, store, batcher, uploadsDir, maxJsonBytes, maxUploadBytes, logger, token: config.ingestToken, worker: runWorker });
   const server = createAdaptorServer({ fetch: app.fetch, hostname: host, overrideGlobalObjects: options.overrideGlobalObjects === true }) as Server;
+  let actual: number;
   try {
-    await new Promise<void>((done, fail) => {
-      server.once('error', fail);
-      server.listen(port, host, () => {
-        server.off('error', fail);
-        done();
-      });
-    });
+    actual = await listen(server, port, host);
   } catch (err) {
     if (!options.store) await store.close();
-    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new ConfigError(`cannot listen on ${host}:${port}: ${code}`, {}, { cause: err });
+    throw err;
   }
-  const actual = (server.address() as AddressInfo).port;
 
   const client = runWorker ? (options.client ?? crmClientFor(config, logger)) : null;
   const worker = client === null ? null : startWorker({ store, client, config, logger });
