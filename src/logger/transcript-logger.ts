@@ -9,7 +9,7 @@
  * is logged and reported in the result: the file is on disk, so `bulk` or `watch` can still send it.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { crmClientFor } from '../api/delivery-session.ts';
 import { prepareCall } from '../api/prepare-call.ts';
@@ -23,6 +23,7 @@ import { createOutbox, isRedisTarget } from '../outbox/create-outbox.ts';
 import type { OutboxState, OutboxStore } from '../outbox/outbox-store.ts';
 import { callDataValidator } from '../payload/validate-payload.ts';
 import { startWorker, type WorkerHandle } from '../worker/worker.ts';
+import { pathExists, syncDir } from '../fs/durable.ts';
 
 /** A time as the agent holds it: a string as the seed wrote it, or a Date (written as UTC ISO with `Z`). */
 export type SessionTime = string | Date;
@@ -197,7 +198,7 @@ async function writeSessionFile(dir: string, text: string): Promise<string> {
   for (let tries = 0; ; tries++) {
     const file = join(dir, `transcript_session_${fileStamp(nextStampUs())}.json`);
     const temp = `${file}.partial`;
-    if (await exists(file)) continue;
+    if (await pathExists(file)) continue;
     let handle: FileHandle;
     try {
       handle = await open(temp, 'wx');
@@ -220,29 +221,6 @@ async function writeSessionFile(dir: string, text: string): Promise<string> {
     }
     await syncDir(dir);
     return file;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Make the rename itself durable. Some platforms cannot fsync a folder; the file is complete anyway. */
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const handle = await open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // Windows and some network file systems refuse; nothing more can be done there.
   }
 }
 

@@ -10,6 +10,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, rmdir, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { PartSink } from './multipart.ts';
+import { syncDir } from '../fs/durable.ts';
 
 /** Sub-folder of the uploads folder where files are written until they are complete. */
 export const INCOMING_DIR = '.incoming';
@@ -46,16 +47,6 @@ export function safeFileName(original: string | null): string {
     .replace(/^[.]+/, '')
     .slice(-200);
   return cleaned === '' || /^[._-]*$/.test(cleaned) ? 'recording' : cleaned;
-}
-
-/** Sync a folder, so that a file renamed or created in it survives a power cut. */
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /** Start receiving a file into `uploadsDir`. */
@@ -125,9 +116,9 @@ export async function keepUpload(file: ReceivedFile, keptPath: string): Promise<
   }
   await mkdir(dir, { recursive: true });
   await rename(file.tempPath, keptPath);
-  await syncDir(dir);
+  await syncDir(dir, { strict: true });
   // The hash folder may be new: its entry in the uploads folder must be on disk too.
-  await syncDir(dirname(dir));
+  await syncDir(dirname(dir), { strict: true });
   return { created: true };
 }
 

@@ -6,8 +6,7 @@
  * remove the journal. Each step can be cut short by a crash and run again: the session file's name is
  * fixed before it is written, and the outbox is idempotent by callId.
  */
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { readFile, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { prepareCall } from '../../api/prepare-call.ts';
 import type { Config } from '../../config/config.ts';
@@ -17,6 +16,7 @@ import { fileStamp, sessionDocument, type TranscriptItem, type TranscriptSession
 import type { OutboxState, OutboxStore } from '../../outbox/outbox-store.ts';
 import { chooseRecording, type RecordingSources } from './find-recording.ts';
 import type { JournalEndLine, JournalState } from './session-journal.ts';
+import { pathExists, writeFileAtomically } from '../../fs/durable.ts';
 
 /** What finalising one call did. Never thrown: a failure is in `error`, and the journal is kept for `recover`. */
 export interface FinalizeResult {
@@ -109,14 +109,6 @@ async function sessionIdIn(file: string): Promise<string | null> {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * The session file's base name: `transcript_session_<end, UTC, µs>.json` like the TranscriptLogger's
@@ -127,48 +119,11 @@ export async function chooseSessionFileName(dir: string, endMs: number, sessionI
   for (let us = Math.floor(endMs) * 1000; ; us++) {
     const name = `transcript_session_${fileStamp(us)}.json`;
     const path = join(dir, name);
-    if (!(await exists(path)) || (await sessionIdIn(path)) === sessionId) return name;
+    if (!(await pathExists(path)) || (await sessionIdIn(path)) === sessionId) return name;
   }
 }
 
-/** Make a rename durable; some platforms cannot fsync a folder, and the file is complete anyway. */
-export async function syncDir(dir: string): Promise<void> {
-  try {
-    const handle = await open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // Windows and some network file systems refuse.
-  }
-}
-
-/** How the temporary files of `writeFileAtomically` end: `.partial`, so that no reader takes them. */
-export const TEMP_SUFFIX = '.tmp.partial';
-
-/**
- * Write `text` to `file` atomically: a uniquely named `.partial` beside it (two finalisations of the
- * same session may race), fsync, rename over `file`, fsync of the folder.
- */
-export async function writeFileAtomically(file: string, text: string): Promise<void> {
-  const temp = `${file}.${randomBytes(4).toString('hex')}${TEMP_SUFFIX}`;
-  try {
-    const handle = await open(temp, 'wx');
-    try {
-      await handle.writeFile(text, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, file);
-  } catch (err) {
-    await unlink(temp).catch(() => undefined);
-    throw err;
-  }
-  await syncDir(dirname(file));
-}
+export { syncDir, TEMP_SUFFIX, writeFileAtomically } from '../../fs/durable.ts';
 
 /**
  * The end line of a call without one: its end time (`endMs`, or the latest thing the journal knows),

@@ -1,0 +1,63 @@
+/**
+ * Writing files so that they survive a crash or a power cut (DESIGN.md, "Durability"): a file is
+ * written under a temporary `.partial` name (which every reader skips), synced, renamed into place, and
+ * its folder synced so that the rename is on disk too. Used by the TranscriptLogger, the LiveKit
+ * integration and `serve`'s uploaded recordings.
+ */
+import { randomBytes } from 'node:crypto';
+import { open, rename, stat, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+/** How the temporary files of `writeFileAtomically` end: `.partial`, so that no reader takes them. */
+export const TEMP_SUFFIX = '.tmp.partial';
+
+/** True when something exists at `path`. */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Sync a folder, so that a file renamed or created in it survives a power cut. Windows and some network
+ * file systems refuse to sync a folder; by default that is ignored (the file itself is complete), and
+ * with `strict` it throws.
+ */
+export async function syncDir(dir: string, options: { strict?: boolean } = {}): Promise<void> {
+  try {
+    const handle = await open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    if (options.strict) throw err;
+  }
+}
+
+/**
+ * Write `text` to `file` atomically: a uniquely named `.partial` beside it (two writers of the same
+ * file may race), fsync, rename over `file`, fsync of the folder. A crash leaves the old file or the
+ * new one, never half of one.
+ */
+export async function writeFileAtomically(file: string, text: string): Promise<void> {
+  const temp = `${file}.${randomBytes(4).toString('hex')}${TEMP_SUFFIX}`;
+  try {
+    const handle = await open(temp, 'wx');
+    try {
+      await handle.writeFile(text, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, file);
+  } catch (err) {
+    await unlink(temp).catch(() => undefined);
+    throw err;
+  }
+  await syncDir(dirname(file));
+}
