@@ -45,9 +45,18 @@ export async function syncDir(dir: string, options: { strict?: boolean } = {}): 
  * new one, never half of one.
  */
 export async function writeFileAtomically(file: string, text: string): Promise<void> {
-  const temp = `${file}.${randomBytes(4).toString('hex')}${TEMP_SUFFIX}`;
+  await writeAndRename(`${file}.${randomBytes(4).toString('hex')}${TEMP_SUFFIX}`, file, text);
+  await syncDir(dirname(file));
+}
+
+/**
+ * Create `temp` (exclusively: an existing one is an `EEXIST` error and is left alone, so that a caller
+ * can claim names with it), write `text`, fsync, and rename it to `file`. On a failure after `temp` was
+ * created, `temp` is removed. The folder is not synced: see `syncDir`.
+ */
+export async function writeAndRename(temp: string, file: string, text: string): Promise<void> {
+  const handle = await open(temp, 'wx');
   try {
-    const handle = await open(temp, 'wx');
     try {
       await handle.writeFile(text, 'utf8');
       await handle.sync();
@@ -59,5 +68,4 @@ export async function writeFileAtomically(file: string, text: string): Promise<v
     await unlink(temp).catch(() => undefined);
     throw err;
   }
-  await syncDir(dirname(file));
 }

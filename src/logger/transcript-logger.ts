@@ -9,7 +9,7 @@
  * is logged and reported in the result: the file is on disk, so `bulk` or `watch` can still send it.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { crmClientFor } from '../api/delivery-session.ts';
 import { prepareCall } from '../api/prepare-call.ts';
@@ -23,7 +23,7 @@ import { createOutbox, isRedisTarget } from '../outbox/create-outbox.ts';
 import type { OutboxState, OutboxStore } from '../outbox/outbox-store.ts';
 import { callDataValidator } from '../payload/validate-payload.ts';
 import { startWorker, type WorkerHandle } from '../worker/worker.ts';
-import { pathExists, syncDir } from '../fs/durable.ts';
+import { pathExists, syncDir, writeAndRename } from '../fs/durable.ts';
 
 /** A time as the agent holds it: a string as the seed wrote it, or a Date (written as UTC ISO with `Z`). */
 export type SessionTime = string | Date;
@@ -199,24 +199,11 @@ async function writeSessionFile(dir: string, text: string): Promise<string> {
     const file = join(dir, `transcript_session_${fileStamp(nextStampUs())}.json`);
     const temp = `${file}.partial`;
     if (await pathExists(file)) continue;
-    let handle: FileHandle;
     try {
-      handle = await open(temp, 'wx');
+      await writeAndRename(temp, file, text);
     } catch (err) {
       // Another writer holds this name (another process, same microsecond): take the next one.
       if ((err as NodeJS.ErrnoException).code === 'EEXIST' && tries < 100) continue;
-      throw err;
-    }
-    try {
-      try {
-        await handle.writeFile(text, 'utf8');
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, file);
-    } catch (err) {
-      await unlink(temp).catch(() => undefined);
       throw err;
     }
     await syncDir(dir);
