@@ -5,6 +5,7 @@
  * explicit values that win over everything. Every problem of the request is collected first and refused
  * together, each naming its field path in the request.
  */
+import { detectJsonFormat } from '../ingest/detect-format.ts';
 import type { Config } from '../config/config.ts';
 import { CrmUploadError, PayloadValidationError } from '../errors.ts';
 import { callFromSession } from '../api/session-api.ts';
@@ -105,6 +106,13 @@ interface RequestFields {
 /** Read the fields of a call object (everything but the recording's file). */
 function readFields(body: Record<string, unknown>, config: Config, problems: Problems): RequestFields {
   const known = new Set<string>(CALL_FIELDS);
+  // The commonest mistake: posting the session file itself. One clear problem says so, rather than one
+  // per field of the session.
+  const format = 'session' in body ? null : detectJsonFormat(body);
+  if (format !== null && format !== 'lead' && format !== 'manifest') {
+    problems.add('session', 'the body is a conversation itself: send it as {"session": <the conversation>, …}');
+    return { call: null, lead: null, callerNumber: undefined, callId: undefined, ids: {}, recordingPath: undefined };
+  }
   for (const key of Object.keys(body)) {
     if (!known.has(key)) problems.add(key, `${key} is not a field of a call (the fields are ${CALL_FIELDS.join(', ')})`);
   }

@@ -157,6 +157,17 @@ describe('ingest API: POST /v1/calls', () => {
     const timeless = await postCall(rig, { session: fixture(LIVEKIT_HISTORY) });
     assert.equal(timeless.status, 400);
     assert.match(timeless.body.message as string, /no start or end time.*exclude_timestamp=False/);
+
+    // The session file posted as the body itself: one problem that says how to send it.
+    const total = async (): Promise<number> => {
+      const c = await rig.server.store.counts();
+      return c.pending + c.in_flight + c.delivered + c.dead;
+    };
+    const before = await total();
+    const bare = await postCall(rig, fixture(LOGGER_SESSION));
+    assert.equal(bare.status, 400);
+    assert.deepEqual(bare.body.problems, [{ field: 'session', code: 'E_SERVE_INVALID', message: 'the body is a conversation itself: send it as {"session": <the conversation>, …}' }]);
+    assert.equal(await total(), before, 'nothing enqueued');
   });
 
   test('malformed JSON is a 400, another content type a 415', async () => {
