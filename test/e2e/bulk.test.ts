@@ -6,8 +6,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { crmAdmin, startTestCrm, type LocalCrm, type RequestRecord } from '../helpers/local-crm.ts';
+import { crmAdmin, type LocalCrm, type RequestRecord, withCrm } from '../helpers/local-crm.ts';
 import { assertValidPayload } from '../helpers/payloads.ts';
+import type { BulkSummary } from '../../src/bulk/summary.ts';
 import type { CallPayload } from '../../src/payload/call-payload.ts';
 import { generateCalls, naiveIstSeconds, type GeneratedCall, type GeneratedSet } from './generate-calls.ts';
 import { BAD, cliEnv, finished, FIX, lastJson, OGG_SIZE, runCli, startCli, stdoutLines, removeTempDirs, tempDir, waitFor } from './run-cli.ts';
@@ -17,18 +18,7 @@ after(removeTempDirs);
 const N = 300;
 const CALL_DATA = '/apis/api/public/call-data';
 
-interface Summary {
-  success: number;
-  failed: number;
-  skipped: number;
-  pending: number;
-  dead: number;
-  total: number;
-  durationMs: number;
-  errors: { file: string; reason: string }[];
-  unmatchedLeads: string[];
-  skippedFiles: { file: string; reason: string }[];
-}
+type Summary = BulkSummary;
 
 let set: GeneratedSet;
 
@@ -37,16 +27,6 @@ before(() => {
 });
 
 const bulkArgs = (s: GeneratedSet, ...extra: string[]) => ['bulk', s.conversationsDir, '--leads', s.leadsDir, '--recordings', s.recordingsDir, '--no-progress', ...extra];
-
-/** Run `fn` with an in-process local CRM, closed afterwards. */
-async function withCrm<T>(options: Parameters<typeof startTestCrm>[0], fn: (crm: LocalCrm) => Promise<T>): Promise<T> {
-  const crm = await startTestCrm(options);
-  try {
-    return await fn(crm);
-  } finally {
-    await crm.close();
-  }
-}
 
 /**
  * The CRM holds exactly `expected`, once each, with its own lead and its own recording: checked call by

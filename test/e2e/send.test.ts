@@ -7,7 +7,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { crmAdmin, startTestCrm, type LocalCrm } from '../helpers/local-crm.ts';
+import { crmAdmin, withCrm } from '../helpers/local-crm.ts';
 import { assertValidPayload } from '../helpers/payloads.ts';
 import type { CallPayload } from '../../src/payload/call-payload.ts';
 import { BAD, cliEnv, FIX, LOGGER_FIXTURE, OGG, OGG_SIZE, runCli, STACK_LINE, stdoutLines, removeTempDirs, tempDir, type CliResult } from './run-cli.ts';
@@ -27,16 +27,6 @@ function dryRunPayload(r: CliResult, what: string): CallPayload {
   const payload = JSON.parse(lines[0] ?? '') as CallPayload;
   assertValidPayload(payload);
   return payload;
-}
-
-/** Run `fn` with an in-process local CRM, closed afterwards. */
-async function withCrm<T>(options: Parameters<typeof startTestCrm>[0], fn: (crm: LocalCrm) => Promise<T>): Promise<T> {
-  const crm = await startTestCrm(options);
-  try {
-    return await fn(crm);
-  } finally {
-    await crm.close();
-  }
 }
 
 const ASHA_ITEMS = ['Hi I am assistant of Asha Rao', 'Thank you contacting'] as const;

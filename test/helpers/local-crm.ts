@@ -20,6 +20,16 @@ export function startTestCrm(options: LocalCrmOptions = {}): Promise<LocalCrm> {
   return startLocalCrm({ ...options, port: 0 });
 }
 
+/** Run `fn` with an in-process local CRM, closed afterwards whatever happens. */
+export async function withCrm<T>(options: LocalCrmOptions, fn: (crm: LocalCrm) => Promise<T>): Promise<T> {
+  const crm = await startTestCrm(options);
+  try {
+    return await fn(crm);
+  } finally {
+    await crm.close();
+  }
+}
+
 /** A typed client of the admin routes. */
 export interface CrmAdmin {
   /** Every non-admin request seen (optionally only those after `since`). */
