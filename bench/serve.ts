@@ -8,14 +8,13 @@
  * The outbox lives under `.crm-upload/` in the current directory, the disk the real outbox uses (a
  * tmpfs /tmp would make every fsync free).
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { crmAdmin, spawnLocalCrmProcess } from '../test/helpers/local-crm.ts';
+import { crmAdmin, spawnListening, spawnLocalCrmProcess } from '../test/helpers/local-crm.ts';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
@@ -123,41 +122,12 @@ process.on('SIGTERM', () => server.close(() => process.exit(0)));
 `;
 
 /** Spawn `crm-upload serve --port 0 …` (or, with `bare`, the ceiling server) and resolve once it prints where it listens. */
-function spawnServe(args: string[], env: Record<string, string>, bare = false): Promise<{ url: string; pid: number | undefined; stop: () => Promise<number | null> }> {
+async function spawnServe(args: string[], env: Record<string, string>, bare = false): Promise<{ url: string; pid: number | undefined; stop: () => Promise<number | null> }> {
   const base: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('CRM_')) base[k] = v;
   const argv = bare ? ['--input-type=module', '-e', BARE_SERVER] : [MAIN, 'serve', '--port', '0', ...args];
-  const child = spawn(process.execPath, argv, { env: { ...base, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    let stderr = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`serve did not start: ${stderr}`));
-    }, 20_000);
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (chunk: string) => {
-      stderr += chunk;
-      const m = /listening on (http:\/\/\S+)/.exec(stderr);
-      if (!m?.[1]) return;
-      clearTimeout(timer);
-      resolve({
-        url: m[1],
-        pid: child.pid,
-        stop: () => {
-          if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-          return exited;
-        },
-      });
-    });
-    exited.then(
-      (code) => {
-        clearTimeout(timer);
-        reject(new Error(`serve exited with ${code} before listening: ${stderr}`));
-      },
-      (err: unknown) => reject(err),
-    );
-  });
+  const server = await spawnListening(argv, { env: { ...base, ...env }, label: 'serve', timeoutMs: 20_000 });
+  return { url: server.url, pid: server.child.pid, stop: server.stop };
 }
 
 /** POST one body; resolves to the status once the answer is read. */

@@ -73,28 +73,33 @@ export function crmAdmin(url: string): CrmAdmin {
   };
 }
 
-/** A local CRM running in a child process. */
-export interface LocalCrmProcess {
+/** A server running in a child process (a local CRM, `crm-upload serve`, …). */
+export interface ListeningProcess {
   url: string;
   child: ChildProcess;
   /** SIGTERM, then wait for the exit; resolves to the exit code. */
   stop(): Promise<number | null>;
 }
 
+/** A local CRM running in a child process. */
+export type LocalCrmProcess = ListeningProcess;
+
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
 /**
- * Spawn `node src/cli/main.ts local-crm --port 0 …args` and resolve once it prints its URL. Rejects if
- * the process exits first or prints nothing within `timeoutMs` (default 15 s).
+ * Spawn `node …argv` and resolve once it prints `listening on http://…` on stderr, as every server
+ * command does. Rejects if the process exits first or prints nothing within `timeoutMs`; `label` names
+ * it in those errors.
  */
-export function spawnLocalCrmProcess(args: string[] = [], timeoutMs = 15_000): Promise<LocalCrmProcess> {
-  const child = spawn(process.execPath, [MAIN, 'local-crm', '--port', '0', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+export function spawnListening(argv: string[], options: { env?: NodeJS.ProcessEnv; label: string; timeoutMs?: number }): Promise<ListeningProcess> {
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  const child = spawn(process.execPath, argv, { env: options.env ?? process.env, stdio: ['ignore', 'ignore', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return new Promise<LocalCrmProcess>((resolve, reject) => {
+  return new Promise<ListeningProcess>((resolve, reject) => {
     let stderr = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`local-crm did not start within ${timeoutMs} ms: ${stderr}`));
+      reject(new Error(`${options.label} did not start within ${timeoutMs} ms: ${stderr}`));
     }, timeoutMs);
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
@@ -102,9 +107,8 @@ export function spawnLocalCrmProcess(args: string[] = [], timeoutMs = 15_000): P
       const m = /listening on (http:\/\/\S+)/.exec(stderr);
       if (!m?.[1]) return;
       clearTimeout(timer);
-      const url = m[1];
       resolve({
-        url,
+        url: m[1],
         child,
         stop: () => {
           if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -115,9 +119,17 @@ export function spawnLocalCrmProcess(args: string[] = [], timeoutMs = 15_000): P
     exited.then(
       (code) => {
         clearTimeout(timer);
-        reject(new Error(`local-crm exited with ${code} before listening: ${stderr}`));
+        reject(new Error(`${options.label} exited with ${code} before listening: ${stderr}`));
       },
       (err: unknown) => reject(err),
     );
   });
+}
+
+/**
+ * Spawn `node src/cli/main.ts local-crm --port 0 …args` and resolve once it prints its URL. Rejects if
+ * the process exits first or prints nothing within `timeoutMs` (default 15 s).
+ */
+export function spawnLocalCrmProcess(args: string[] = [], timeoutMs = 15_000): Promise<LocalCrmProcess> {
+  return spawnListening([MAIN, 'local-crm', '--port', '0', ...args], { label: 'local-crm', timeoutMs });
 }
