@@ -17,6 +17,7 @@ import { startWorker, type WorkerConfig, type WorkerOptions, type WorkerSummary 
 import { crmAdmin, type LocalCrm } from '../helpers/local-crm.ts';
 import { makePayload } from '../helpers/payloads.ts';
 import { dropPrefix, redisOutboxUrl, redisSkipReason } from '../helpers/redis.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 /** An open outbox for one test. */
 export interface TestOutbox {
@@ -209,12 +210,6 @@ export async function startReceiver(): Promise<Receiver> {
 }
 
 /** Poll `check` until it returns something other than undefined/false, or fail after `timeoutMs`. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 10_000, everyMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+export function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 10_000, everyMs = 25): Promise<T> {
+  return waitFor(what, check, timeoutMs, everyMs);
 }

@@ -14,6 +14,7 @@ import { crmAdmin, spawnLocalCrmProcess, type LocalCrmProcess, type RequestRecor
 import { assertValidPayload, makePayload } from '../helpers/payloads.ts';
 import { dropPrefix, redisOutboxUrl, redisSkipReason } from '../helpers/redis.ts';
 import { CLI_MAIN, runCli, spawnNode, type Child } from '../worker/child.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const skip = await redisSkipReason();
 const CALL_DATA = '/apis/api/public/call-data';
@@ -43,11 +44,7 @@ function workerEnv(outbox: string, crm: LocalCrmProcess, extra: Record<string, s
 
 /** Wait until `check` holds, polling; fails with `what` after `ms`. */
 async function until(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
+  await waitFor(what, check, ms, 50);
 }
 
 /** Call-data POSTs by callId. */
