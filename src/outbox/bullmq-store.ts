@@ -233,18 +233,13 @@ export class BullmqOutboxStore implements OutboxStore {
     });
     await this.#queue.addBulk(jobs);
     const stored = await Promise.all(items.map((item) => this.redis.hget(this.#queue.toKey(item.callId), 'data')));
-    const results: EnqueueResult[] = [];
-    const created: { callId: string; start: number }[] = [];
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i] as NewOutboxItem;
-      const mine = stored[i]?.includes((jobs[i] as { data: CallJobData }).data.enqueueId) === true;
-      if (mine) {
-        results.push({ callId: item.callId, enqueued: true, state: 'pending' });
-        created.push({ callId: item.callId, start: Date.parse(item.payload.callDetails?.startTime ?? '') });
-      } else {
-        results.push({ callId: item.callId, enqueued: false, state: await this.#stateOf(item.callId) });
-      }
-    }
+    const mine = items.map((_, i) => stored[i]?.includes((jobs[i] as { data: CallJobData }).data.enqueueId) === true);
+    // The states of the calls that were there already, read together (a re-run finds thousands).
+    const states = await Promise.all(items.map((item, i) => (mine[i] ? 'pending' : this.#stateOf(item.callId))));
+    const results: EnqueueResult[] = items.map((item, i) => ({ callId: item.callId, enqueued: mine[i] === true, state: states[i] as OutboxState }));
+    const created = items
+      .filter((_, i) => mine[i])
+      .map((item) => ({ callId: item.callId, start: Date.parse(item.payload.callDetails?.startTime ?? '') }));
     if (created.length > 0) {
       const m = this.redis.multi();
       for (const c of created) {
@@ -512,9 +507,10 @@ export class BullmqOutboxStore implements OutboxStore {
 
   async #settleOne(owner: string, s: Settlement): Promise<void> {
     const held = this.#leased.get(s.callId);
-    // A job this store did not lease is read through a worker: a retry's backoff strategy is a worker
-    // setting, and BullMQ looks it up on the queue object the job was read with.
-    const job = held ?? (await this.#job(s.callId, await this.#workerFor(DEFAULT_LEASE_MS)));
+    // A job this store did not lease is read through a worker (any of this store's, else one made for
+    // it): a retry's backoff strategy is a worker setting, and BullMQ looks it up on the queue object
+    // the job was read with.
+    const job = held ?? (await this.#job(s.callId, this.#workers.values().next().value ?? (await this.#workerFor(DEFAULT_LEASE_MS))));
     if (job === undefined) return;
     const applied = s.kind === 'delivered' ? await this.#deliver(job, owner, s.status) : await this.#fail(job, owner, s);
     if (!applied) return;
