@@ -1,5 +1,5 @@
 /**
- * Outbox benchmark (DESIGN.md, "Throughput"; issue 5, "Done when"): the latency of a single durable
+ * Outbox benchmark (docs/architecture.md, "Throughput"; issue 5, "Done when"): the latency of a single durable
  * enqueue — what a call process pays when it hangs up (goal p99 ≤ 5 ms) — and how fast a worker can
  * lease and settle items in batches. Run alone with `node bench/outbox.ts`.
  *

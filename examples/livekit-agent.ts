@@ -19,7 +19,7 @@ const INSTRUCTIONS = `You are Friday, a friendly sales assistant on a phone call
 Find out the caller's name, company, email and what they are interested in.
 When you have them, call create_lead with what you learnt, then thank the caller.`;
 
-/** The tool whose arguments become the call's lead in the CRM (DESIGN.md: "a lead built from create_lead"). */
+/** The tool whose arguments become the call's lead in the CRM (docs/architecture.md: "a lead built from create_lead"). */
 const createLead = llm.tool({
   description: 'Save the caller as a sales lead once you know their name and a way to reach them.',
   parameters: z.object({

@@ -1,6 +1,6 @@
 /**
  * crm-upload: deliver every voice-agent call to the CRM exactly once, through a durable outbox.
- * The library API mirrors the seed module's functions in camelCase (DESIGN.md, "Library API").
+ * The library API mirrors the seed module's functions in camelCase (docs/architecture.md, "Library API").
  */
 export { uploadCallDataFromSession, convertTranscriptToApiFormat, convertLeadToApiFormat, createCallDetails, sessionToPayload } from './api/session-api.ts';
 export type { SessionObject, SessionOptions } from './api/session-api.ts';

@@ -1,5 +1,5 @@
 /**
- * The seed module's functions, in camelCase (DESIGN.md, "Library API"), for code written against the
+ * The seed module's functions, in camelCase (docs/architecture.md, "Library API"), for code written against the
  * old Python module: they take the same session and lead objects, and return contract parts.
  */
 import { resolve } from 'node:path';
@@ -36,7 +36,7 @@ export function callFromSession(session: SessionObject, config: Config): CallRec
   if (format === null || format === 'lead' || format === 'manifest') {
     throw new InputError('E_INPUT_FORMAT', `not a conversation session (detected: ${format ?? 'unknown'})`, { file: '<session>' });
   }
-  // A session object has no file name; the reader derives a missing session id from the name (DESIGN.md,
+  // A session object has no file name; the reader derives a missing session id from the name (docs/architecture.md,
   // "Session ids"), so the name stands for the content: the same session gives the same callId on every
   // repeat, and two calls that start in the same second still get two.
   const id = typeof session.session_id === 'string' && session.session_id !== '' ? session.session_id : `session-${contentHash(session).slice(0, 16)}`;

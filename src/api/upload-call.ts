@@ -35,7 +35,7 @@ export interface UploadCallResult {
   payload: CallPayload;
 }
 
-/** Default of `--max-wait` (DESIGN.md, "Bulk waits, within reason"). */
+/** Default of `--max-wait` (docs/architecture.md, "Bulk waits, within reason"). */
 export const DEFAULT_MAX_WAIT_MS = 120_000;
 
 function resultOf(prepared: PreparedCall, enqueued: boolean, item: OutboxItem | null | undefined): UploadCallResult {

@@ -1,7 +1,7 @@
 /**
  * Collect the calls of a set of folders: walk them lazily, read each file once (format detected by
  * content), resolve manifests inside the folders, then match leads, recordings and manifests for all
- * calls of the run together (DESIGN.md, "Matching").
+ * calls of the run together (docs/architecture.md, "Matching").
  *
  * Memory stays flat as the folder grows: a call is kept only as what matching needs (times, ids, tool
  * calls, item ids — not the message texts); `hydrateBundle` reads the texts back when the payload is

@@ -1,7 +1,7 @@
 /**
  * The calls of a bulk run, in walk order, with memory that does not grow with every call's record.
  *
- * Matching sees the calls of a run together (DESIGN.md, "Matching"), but most calls of a large folder
+ * Matching sees the calls of a run together (docs/architecture.md, "Matching"), but most calls of a large folder
  * cannot take part in it: a call that shares no message item id with another file, is named by no
  * manifest, and that no lead or recording could reach (by session id, `create_lead` arguments, or
  * time, with a wide margin) gets from `matchRun` exactly what it would get alone. So the scan keeps
@@ -107,7 +107,7 @@ function anyWithin(sorted: Float64Array, from: number, to: number): boolean {
 
 /**
  * Which calls matching could attach something to, or group with another call: a superset of the
- * candidates of every matching step (DESIGN.md "Matching"), so that a call left out gets the same
+ * candidates of every matching step (docs/architecture.md "Matching"), so that a call left out gets the same
  * result alone.
  */
 function candidateTest(table: CallTable, leads: readonly LeadRecord[], recordings: readonly RecordingFacts[], manifests: readonly ManifestRecord[]): (i: number) => boolean {

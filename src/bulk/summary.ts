@@ -1,6 +1,6 @@
 /**
  * The summary of a bulk run, identical for `bulk --json` (its last stdout line) and
- * `bulkUploadFromDirectory()` (DESIGN.md, CLI table).
+ * `bulkUploadFromDirectory()` (docs/architecture.md, CLI table).
  */
 
 /** One input that could not become a call, and why. */

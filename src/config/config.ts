@@ -1,5 +1,5 @@
 /**
- * Configuration from the environment and a `.env` file (DESIGN.md, "Configuration"). A value that is
+ * Configuration from the environment and a `.env` file (docs/architecture.md, "Configuration"). A value that is
  * missing where needed or malformed is a ConfigError naming the variable (the CLI exits 2).
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { IANAZone } from 'luxon';
 import { ConfigError } from '../errors.ts';
 import { parseDuration, parseDurationList } from './duration.ts';
 
-/** The default retry schedule of DESIGN.md: 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, 8 h. */
+/** The default retry schedule of docs/architecture.md: 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, 8 h. */
 export const DEFAULT_RETRY_SCHEDULE_MS: readonly number[] = [
   5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000, 28_800_000,
 ];

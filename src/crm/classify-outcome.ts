@@ -1,5 +1,5 @@
 /**
- * What to do with the result of one request to the CRM (DESIGN.md, "Delivery" → "Outcomes"). Pure and
+ * What to do with the result of one request to the CRM (docs/architecture.md, "Delivery" → "Outcomes"). Pure and
  * table-driven so that every status is decided in one place and tested row by row.
  */
 import type { CrmResult } from './crm-client.ts';
@@ -20,7 +20,7 @@ export interface ClassifyContext {
   now?: number;
 }
 
-/** The longest Retry-After honoured by default (DESIGN.md: "up to 10 minutes"). */
+/** The longest Retry-After honoured by default (docs/architecture.md: "up to 10 minutes"). */
 export const DEFAULT_RETRY_AFTER_CAP_MS = 600_000;
 
 // Statuses that say "try the same request again later". Other 5xx are also retried (see below).

@@ -1,5 +1,5 @@
 /**
- * The CRM client over undici (DESIGN.md, "Delivery"): one keep-alive connection pool per client,
+ * The CRM client over undici (docs/architecture.md, "Delivery"): one keep-alive connection pool per client,
  * redirects never followed, every failure returned as a `CrmResult` rather than thrown, and a deadline
  * on every request so that a silent server can never hang the worker.
  */

@@ -1,5 +1,5 @@
 /**
- * Idempotency keys (DESIGN.md, "Delivery" → "Idempotency"): derived only from the callId and the step,
+ * Idempotency keys (docs/architecture.md, "Delivery" → "Idempotency"): derived only from the callId and the step,
  * so the same request carries the same key across retries, restarts and hosts.
  */
 import { createHash } from 'node:crypto';

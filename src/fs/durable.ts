@@ -1,5 +1,5 @@
 /**
- * Writing files so that they survive a crash or a power cut (DESIGN.md, "Durability"): a file is
+ * Writing files so that they survive a crash or a power cut (docs/architecture.md, "Durability"): a file is
  * written under a temporary `.partial` name (which every reader skips), synced, renamed into place, and
  * its folder synced so that the rename is on disk too. Used by the TranscriptLogger, the LiveKit
  * integration and `serve`'s uploaded recordings.

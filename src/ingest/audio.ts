@@ -1,5 +1,5 @@
 /**
- * Recording facts read from the audio itself (DESIGN.md format 6): the byte size and the duration in
+ * Recording facts read from the audio itself (docs/architecture.md format 6): the byte size and the duration in
  * whole seconds, which the payload sends as `recordingSize` and `recordingDuration`.
  */
 import { open, stat } from 'node:fs/promises';

@@ -1,5 +1,5 @@
 /**
- * The common shape every reader produces. Each input format (DESIGN.md, "Inputs seen in real
+ * The common shape every reader produces. Each input format (docs/architecture.md, "Inputs seen in real
  * deployments") is read into these types, so that matching and the payload mapping never see a format.
  */
 
@@ -53,7 +53,7 @@ export interface CallRecord {
   /** Absolute path of the file it was read from. */
   file: string;
   format: FormatName;
-  /** The session id of the file, or a derived one (DESIGN.md "Session ids"). Never empty. */
+  /** The session id of the file, or a derived one (docs/architecture.md "Session ids"). Never empty. */
   sessionId: string;
   /** True when the session id was derived rather than read from the file. */
   sessionIdDerived: boolean;

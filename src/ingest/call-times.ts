@@ -1,5 +1,5 @@
 /**
- * The start and end of a call, from the best source a file offers (DESIGN.md, formats 1, 2 and 4):
+ * The start and end of a call, from the best source a file offers (docs/architecture.md, formats 1, 2 and 4):
  * its own start/end, else its items' first and last times, else the time in its file name (the save
  * time: start = end, since the length is unknown), else the file's mtime.
  */
@@ -74,7 +74,7 @@ export interface CallRecordParts {
   metadata: Record<string, unknown>;
 }
 
-/** Assemble a CallRecord; a missing session id is derived (DESIGN.md, "Session ids"). */
+/** Assemble a CallRecord; a missing session id is derived (docs/architecture.md, "Session ids"). */
 export function callRecordOf(parts: CallRecordParts): CallRecord {
   return {
     file: parts.file,

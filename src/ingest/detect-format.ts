@@ -1,5 +1,5 @@
 /**
- * Format detection by content (DESIGN.md, "Inputs seen in real deployments"): file names vary between
+ * Format detection by content (docs/architecture.md, "Inputs seen in real deployments"): file names vary between
  * deployments, the shapes do not. Pure: the caller reads the bytes.
  */
 import type { FormatName } from './call-record.ts';

@@ -21,7 +21,7 @@ import { readMongoExport } from './read-mongo-export.ts';
 import { readTranscriptLogger } from './read-transcript-logger.ts';
 import { baseName } from './timestamps.ts';
 
-/** JSON inputs above this size are refused (DESIGN.md: 50 MB); recordings have no limit. */
+/** JSON inputs above this size are refused (docs/architecture.md: 50 MB); recordings have no limit. */
 export const MAX_JSON_BYTES = 50 * 1024 * 1024;
 
 /** Why the event log is not read as a call. */

@@ -2,7 +2,7 @@
  * Format 2: a LiveKit Agents `session.history.to_dict()` dump, `{items:[…]}`, with no session id and
  * (usually) no times. Times come from the items when they carry `created_at`, else from the file
  * name (the save time, UTC: start = end since the length is unknown), else from the mtime; the
- * session id is derived (DESIGN.md "Session ids").
+ * session id is derived (docs/architecture.md "Session ids").
  */
 import type { CallRecord } from './call-record.ts';
 import { callRecordOf, pickCallTimes } from './call-times.ts';

@@ -19,7 +19,7 @@ export const E_INPUT_REPR = 'E_INPUT_REPR';
 
 /**
  * Source of items recovered from `raw`. The exporter writes `source: "session_history"`, which names
- * where the exporter found the item, not where its speech came from; DESIGN.md gives `livekit` to
+ * where the exporter found the item, not where its speech came from; docs/architecture.md gives `livekit` to
  * items of LiveKit's history, which is what `raw` holds.
  */
 export const RAW_ITEM_SOURCE = 'livekit';

@@ -1,6 +1,6 @@
 /**
  * Resolving a manifest's paths (absolute paths on the agent's machine) by base name inside the
- * configured folders only (DESIGN.md format 7). The manifest's path itself is never opened: only its
+ * configured folders only (docs/architecture.md format 7). The manifest's path itself is never opened: only its
  * base name is looked up, and a candidate whose real path (after symbolic links) leaves every folder
  * is refused, so a link cannot smuggle in a file from elsewhere.
  */

@@ -1,5 +1,5 @@
 /**
- * Session ids for files that carry none (DESIGN.md, "Session ids"). The id depends only on the call
+ * Session ids for files that carry none (docs/architecture.md, "Session ids"). The id depends only on the call
  * start and the file's base name, so the same file gives the same id, and so the same callId, on every
  * run and on every machine (a full path would differ between machines).
  */

@@ -1,5 +1,5 @@
 /**
- * Every timestamp form seen in real deployments (DESIGN.md, "The timestamp forms seen"), turned into
+ * Every timestamp form seen in real deployments (docs/architecture.md, "The timestamp forms seen"), turned into
  * UTC ISO 8601 with millisecond precision and a trailing `Z`.
  *
  * Values with a zone (`Z`, `+05:30`, `+00:00Z`) and epoch numbers are converted with plain arithmetic:
@@ -103,7 +103,7 @@ function epochToMs(intPart: string, fracPart: string | undefined): number | unde
 }
 
 /**
- * The epoch milliseconds of a timestamp in any of the forms DESIGN.md lists; `null` when the value
+ * The epoch milliseconds of a timestamp in any of the forms docs/architecture.md lists; `null` when the value
  * is absent (`null`, `undefined`, `""`), `undefined` when it is present but not a time. Naive values
  * are read in `naiveZone` (an IANA name). This is the allocation-light core: readers call it per item.
  */
@@ -187,7 +187,7 @@ export function describeValue(value: unknown): string {
 
 /** `2025-10-13T08-23-59.153099`: the transcript logger's save time, UTC with `-` for `:`. */
 const NAME_ISO_RE = /(\d{4})-(\d{2})-(\d{2})T(\d{2})-(\d{2})-(\d{2})(?:\.(\d{1,9}))?/;
-/** `session_YYYYMMDD_HHMMSS`: a session id's start, UTC by construction (DESIGN.md "Session ids"). */
+/** `session_YYYYMMDD_HHMMSS`: a session id's start, UTC by construction (docs/architecture.md "Session ids"). */
 const NAME_SESSION_RE = /(?:^|[^a-z])session_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})(?!\d)/i;
 /** `session_<epoch s>` (e.g. `leads_session_1761745857`): campaign session ids carry the egress epoch. */
 const NAME_SESSION_EPOCH_RE = /(?:^|[^a-z])session_(\d{10})(?!\d)/i;

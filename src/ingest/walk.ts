@@ -1,5 +1,5 @@
 /**
- * Recursive listing of input folders (DESIGN.md: "Folders are walked recursively"). Symbolic links to
+ * Recursive listing of input folders (docs/architecture.md: "Folders are walked recursively"). Symbolic links to
  * folders are not followed, so a link cannot lead the walk outside the folder or into a loop; links to
  * files are listed, flagged, for the caller to check where they really point.
  */

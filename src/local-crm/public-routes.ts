@@ -1,5 +1,5 @@
 /**
- * The CRM's own endpoints (DESIGN.md, top): call-data POST and GET, recording upload, and the GET of an
+ * The CRM's own endpoints (docs/architecture.md, top): call-data POST and GET, recording upload, and the GET of an
  * uploaded recording. Faults have already been applied by the server when these run, except forced
  * statuses, which need the request's callId.
  */

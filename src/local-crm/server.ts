@@ -1,5 +1,5 @@
 /**
- * The local CRM: a real HTTP server implementing the CRM's three endpoints (DESIGN.md, top) with fault
+ * The local CRM: a real HTTP server implementing the CRM's three endpoints (docs/architecture.md, top) with fault
  * injection, for demos, tests and benchmarks. Every non-admin request goes through the same pipeline:
  * log → storm / rate limit → random fault → handler, answering `latencyMs` after the request arrived.
  */

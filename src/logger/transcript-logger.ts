@@ -1,5 +1,5 @@
 /**
- * The TypeScript counterpart of the seed's `transcript_logger.py` (DESIGN.md, "Library API" and
+ * The TypeScript counterpart of the seed's `transcript_logger.py` (docs/architecture.md, "Library API" and
  * "In the call"): save a conversation session to a file atomically and, when auto-upload is on,
  * enqueue the call durably and return. The call's own process never contacts the CRM and never waits
  * on it: a worker (`crm-upload worker`, or this logger's in-process one) delivers.
@@ -169,7 +169,7 @@ export function sessionDocument(session: TranscriptSession, savedAt: Date): Reco
   const end = timeText(session.end_time ?? savedAt);
   let duration = session.duration_seconds;
   if (duration === undefined && start !== undefined) {
-    // Naive session times are UTC (DESIGN.md): the seed's logger wrote them from `datetime.utcnow()`.
+    // Naive session times are UTC (docs/architecture.md): the seed's logger wrote them from `datetime.utcnow()`.
     const s = timestampToMs(start, 'UTC');
     const e = timestampToMs(end, 'UTC');
     if (typeof s === 'number' && typeof e === 'number') duration = (e - s) / 1000;

@@ -22,7 +22,7 @@ export function callSpan(call: CallRecord): { from: number; to: number } | null 
 
 /**
  * True when the call's start is not really known: a LiveKit history without manifest is timed by its
- * file name or mtime, which is when the file was saved, about the call's end (DESIGN.md format 2).
+ * file name or mtime, which is when the file was saved, about the call's end (docs/architecture.md format 2).
  */
 export function startUnknown(call: CallRecord): boolean {
   return call.startTime === null || call.timesFrom === 'file_name' || call.timesFrom === 'mtime';

@@ -1,5 +1,5 @@
 /**
- * Step 3 of matching (DESIGN.md "Matching"): does a `create_lead` tool call describe the same lead as
+ * Step 3 of matching (docs/architecture.md "Matching"): does a `create_lead` tool call describe the same lead as
  * a lead file? The rule is deliberately strict on conflicts and lenient on gaps, because a lead file
  * often holds fields the agent filled in later than the tool call.
  */

@@ -1,6 +1,6 @@
 /**
  * The lead of a call whose transcript holds a `create_lead` call but for which no lead file matched
- * (DESIGN.md "Matching", last paragraph; "Payload", lead).
+ * (docs/architecture.md "Matching", last paragraph; "Payload", lead).
  */
 import type { LeadRecord, ToolCall } from '../ingest/call-record.ts';
 import { leadFromArguments } from '../ingest/read-lead.ts';

@@ -1,5 +1,5 @@
 /**
- * Attaching lead files to the calls of a run (DESIGN.md "Matching"): explicit or manifest, then the
+ * Attaching lead files to the calls of a run (docs/architecture.md "Matching"): explicit or manifest, then the
  * same session id, then `create_lead` arguments, then the time window in two passes. Every step looks
  * at all calls at once through maps and sorted times, so a run of 50,000 calls and leads stays fast.
  */
@@ -10,7 +10,7 @@ import { fitOf, invertFits, newAssignment, resolveStep, type Assignment, type St
 import { callSpan, timeMs } from './call-span.ts';
 import { intervalsContaining, pointsWithin, type Interval, type TimePoint } from './time-index.ts';
 
-/** How long before a call's start a lead may be written (DESIGN.md step 4): clocks drift. */
+/** How long before a call's start a lead may be written (docs/architecture.md step 4): clocks drift. */
 export const LEAD_MARGIN_BEFORE_MS = 2 * 60_000;
 /** How long after a call's end a lead may be written: the agent saves it once the caller has gone. */
 export const LEAD_MARGIN_AFTER_MS = 10 * 60_000;

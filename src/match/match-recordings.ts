@@ -1,5 +1,5 @@
 /**
- * Attaching recordings to the calls of a run (DESIGN.md "Matching"): explicit or manifest, then the
+ * Attaching recordings to the calls of a run (docs/architecture.md "Matching"): explicit or manifest, then the
  * time window: the egress epoch against the call's start, or, for a call whose start is unknown, the
  * recording's end against the call's end; the number must agree when the call's own data knows it.
  */

@@ -1,5 +1,5 @@
 /**
- * Matching for a whole run (DESIGN.md "Matching"): from the records the readers produced to one
+ * Matching for a whole run (docs/architecture.md "Matching"): from the records the readers produced to one
  * CallBundle per call, with its lead, recording and manifest. Pure: no I/O, the same input always
  * gives the same bundles and warnings, in the same order.
  *

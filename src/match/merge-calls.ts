@@ -1,5 +1,5 @@
 /**
- * One call found through several files is one call, sent once (DESIGN.md, after "Inputs seen in real
+ * One call found through several files is one call, sent once (docs/architecture.md, after "Inputs seen in real
  * deployments"): a manifest and the conversation it names, and the same conversation saved in two
  * formats (a LiveKit history dump and a Mongo export of it), recognised by overlapping item ids.
  */

@@ -1,5 +1,5 @@
 /**
- * One step of matching for all calls of a run together (DESIGN.md "Matching"), shared by leads and
+ * One step of matching for all calls of a run together (docs/architecture.md "Matching"), shared by leads and
  * recordings (the "subjects"). The rule, applied at every step, strongest step first:
  *
  * - A subject (lead or recording) is decided at the first step where it fits any call. It is attached

@@ -1,5 +1,5 @@
 /**
- * The distributed outbox on BullMQ and Redis (DESIGN.md, "Delivery"; issue 7): any number of workers on
+ * The distributed outbox on BullMQ and Redis (docs/architecture.md, "Delivery"; issue 7): any number of workers on
  * any number of hosts share one queue, one rate limit and one dead-letter list. It implements the same
  * `OutboxStore` contract as the SQLite store and passes the same contract suite.
  *
@@ -53,7 +53,7 @@ export interface BullmqOutboxOptions {
    * lease, between 250 ms and 30 s, so that a dead worker's calls come back within about two leases.
    */
   stalledIntervalMs?: number;
-  /** The schedule the backoff falls back on when a retry does not say its delay; default DESIGN.md's. */
+  /** The schedule the backoff falls back on when a retry does not say its delay; default docs/architecture.md's. */
   retryScheduleMs?: readonly number[];
   /** Where start-up warnings go (eviction policy, persistence); default stderr. */
   warn?: (message: string) => void;
@@ -88,7 +88,7 @@ interface DeliveredValue {
   status: number | null;
 }
 
-/** Name of the custom backoff strategy (DESIGN.md's schedule with jitter). */
+/** Name of the custom backoff strategy (docs/architecture.md's schedule with jitter). */
 export const BACKOFF_TYPE = 'crm-schedule';
 // The worker decides when an item is exhausted (CRM_MAX_ATTEMPTS) and then settles it dead, which
 // discards the job: BullMQ's own attempt limit must never cut in first.
@@ -622,7 +622,7 @@ export class BullmqOutboxStore implements OutboxStore {
       maxStalledCount: MAX_STALLED,
       limiter: LIMITER,
       settings: {
-        // DESIGN.md's schedule with ±20% jitter; a retry settled by our worker says its delay itself.
+        // docs/architecture.md's schedule with ±20% jitter; a retry settled by our worker says its delay itself.
         backoffStrategy: (attemptsMade: number, _type?: string, err?: Error) =>
           err instanceof RetryError ? err.delayMs : nextDelay(attemptsMade, schedule),
       },

@@ -1,5 +1,5 @@
 /**
- * Choose the outbox store from `CRM_OUTBOX` (DESIGN.md, "Configuration" → Queue): a `redis://` or
+ * Choose the outbox store from `CRM_OUTBOX` (docs/architecture.md, "Configuration" → Queue): a `redis://` or
  * `rediss://` URL selects BullMQ, anything else is the path of a SQLite file.
  */
 import { ConfigError } from '../errors.ts';

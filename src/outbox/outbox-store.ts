@@ -1,5 +1,5 @@
 /**
- * The durable outbox contract (DESIGN.md, "Delivery" → "Outbox"). The SQLite store and the BullMQ store
+ * The durable outbox contract (docs/architecture.md, "Delivery" → "Outbox"). The SQLite store and the BullMQ store
  * both implement it, and one contract test suite (`test/outbox/outbox-contract.ts`) runs against each.
  *
  * States: pending → in_flight (leased) → delivered | dead. A failed attempt goes back to pending with its
@@ -40,7 +40,7 @@ export interface OutboxItem {
   state: OutboxState;
   /** Attempts used (rate-limited waits do not count). */
   attempts: number;
-  /** Rate-limited waits so far (capped at 100 per item, DESIGN.md). */
+  /** Rate-limited waits so far (capped at 100 per item, docs/architecture.md). */
   rateLimitWaits: number;
   nextAttemptAt: number;
   leaseOwner: string | null;

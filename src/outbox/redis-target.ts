@@ -1,5 +1,5 @@
 /**
- * A `CRM_OUTBOX` Redis URL (DESIGN.md, "Configuration" → Queue): `redis://[user:password@]host[:port][/db]`
+ * A `CRM_OUTBOX` Redis URL (docs/architecture.md, "Configuration" → Queue): `redis://[user:password@]host[:port][/db]`
  * or `rediss://…` for TLS, with optional `?queue=NAME&prefix=PREFIX` choosing the BullMQ queue. The URL
  * may carry a password, so everything shown to people goes through `redactRedisUrl`.
  */

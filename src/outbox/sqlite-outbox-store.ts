@@ -1,5 +1,5 @@
 /**
- * The SQLite outbox (DESIGN.md, "Delivery" → "Outbox", "Throughput", "Durability") on the built-in
+ * The SQLite outbox (docs/architecture.md, "Delivery" → "Outbox", "Throughput", "Durability") on the built-in
  * `node:sqlite`. One file can be shared by several processes (a logger enqueueing, a worker, a bulk run):
  * WAL lets readers and one writer proceed together (see `sqlite-connection.ts` for the statements).
  *

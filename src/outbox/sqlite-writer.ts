@@ -1,5 +1,5 @@
 /**
- * The writer thread of a SQLite outbox, seen from the thread that owns the store (DESIGN.md,
+ * The writer thread of a SQLite outbox, seen from the thread that owns the store (docs/architecture.md,
  * "Throughput"). `node:sqlite` is synchronous, and with `synchronous=FULL` every commit waits for the
  * disk: on the thread that runs the deliveries, that wait freezes every request in flight. So a store
  * whose worker delivers hands its writes to a thread of its own, with its own connection to the same

@@ -1,5 +1,5 @@
 /**
- * The pure mapping from a matched call (CallBundle) to the CRM payload (DESIGN.md, "Payload: the
+ * The pure mapping from a matched call (CallBundle) to the CRM payload (docs/architecture.md, "Payload: the
  * contract"). No I/O: the same bundle and settings always give the same payload.
  */
 import { ConfigError, InputError } from '../errors.ts';

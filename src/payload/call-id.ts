@@ -1,5 +1,5 @@
 /**
- * The deterministic call id of DESIGN.md: `CALL-<YYYYMMDD-HHMMSS of call start, UTC>-<last 8 chars of
+ * The deterministic call id of docs/architecture.md: `CALL-<YYYYMMDD-HHMMSS of call start, UTC>-<last 8 chars of
  * session id>`. The same input always gives the same id, which is what makes re-runs safe.
  */
 

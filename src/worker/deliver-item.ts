@@ -12,7 +12,7 @@ import type { Pacer } from './pacer.ts';
 import { runRecordingStep, stablePollMs, type AudioFigures } from './recording-step.ts';
 import { isExhausted, nextDelay } from './retry-schedule.ts';
 
-/** Rate-limited waits an item may take before a 429 counts as a failed attempt (DESIGN.md). */
+/** Rate-limited waits an item may take before a 429 counts as a failed attempt (docs/architecture.md). */
 export const MAX_RATE_LIMIT_WAITS = 100;
 
 /** Delivery settings used by one attempt. */
@@ -164,7 +164,7 @@ export function failedAttempt(item: OutboxItem, reason: string, ctx: Pick<Delive
   return decide(item, { kind: 'retry', reason }, result, ctx).settlement;
 }
 
-/** Turn an outcome into the settlement DESIGN.md asks for. */
+/** Turn an outcome into the settlement docs/architecture.md asks for. */
 function decide(
   item: OutboxItem,
   outcome: Outcome,

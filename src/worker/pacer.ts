@@ -1,5 +1,5 @@
 /**
- * Client-side pacing (DESIGN.md, "Delivery" → "Rate limit"): at most one request every 60000/N ms,
+ * Client-side pacing (docs/architecture.md, "Delivery" → "Rate limit"): at most one request every 60000/N ms,
  * evenly spaced, never a burst, so that no server-side window (per minute, per second, sliding or
  * fixed) is exceeded. Every HTTP request, recording uploads included, acquires a slot first.
  */

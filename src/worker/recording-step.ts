@@ -1,5 +1,5 @@
 /**
- * The recording step of one delivery (DESIGN.md, "Delivery" → "Recording step"): wait until egress has
+ * The recording step of one delivery (docs/architecture.md, "Delivery" → "Recording step"): wait until egress has
  * finished writing the file, upload it once, and say what the call-data POST should carry.
  */
 import { stat } from 'node:fs/promises';

@@ -1,5 +1,5 @@
 /**
- * The pacer shared by every worker process on every host of one BullMQ queue (DESIGN.md, "Rate limit":
+ * The pacer shared by every worker process on every host of one BullMQ queue (docs/architecture.md, "Rate limit":
  * "with BullMQ the pacing is global across all processes and hosts, its state kept in Redis"). BullMQ's
  * own limiter counts jobs, but a call with a recording makes two requests, so the slots are per HTTP
  * request, as with the in-process pacer.

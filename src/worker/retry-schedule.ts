@@ -1,5 +1,5 @@
 /**
- * The retry schedule (DESIGN.md, "Delivery" → "Schedule"): a list of delays, the last one repeated,
+ * The retry schedule (docs/architecture.md, "Delivery" → "Schedule"): a list of delays, the last one repeated,
  * with ±20% jitter so that items that failed together do not come back together (Svix's approach).
  */
 

@@ -1,5 +1,5 @@
 /**
- * Outcomes recorded in small batched transactions (DESIGN.md, "Throughput"): every commit blocks the
+ * Outcomes recorded in small batched transactions (docs/architecture.md, "Throughput"): every commit blocks the
  * event loop, so outcomes are gathered and written together — best of all in the same transaction as
  * the next lease (`flushAndLease`), which the worker takes anyway. A lost batch only means those calls
  * are sent again, with the same Idempotency-Key.

@@ -1,5 +1,5 @@
 /**
- * The delivery worker (DESIGN.md, "Delivery"): leases due items in batches, runs up to `concurrency`
+ * The delivery worker (docs/architecture.md, "Delivery"): leases due items in batches, runs up to `concurrency`
  * deliveries at once, records outcomes in small batched transactions, and sleeps until the next item is
  * due. `send` and `bulk` use the same worker through `deliverCalls`, so there is one delivery path.
  *
@@ -92,7 +92,7 @@ export const SETTLE_FLUSH_MS = 100;
 // worker cannot take can never make it spin.
 const RECHECK_MS = 20;
 
-/** How long a lease lasts: twice the request timeout, at least 1 s (DESIGN.md, "Outbox"). */
+/** How long a lease lasts: twice the request timeout, at least 1 s (docs/architecture.md, "Outbox"). */
 export function leaseDurationMs(timeoutMs: number): number {
   return Math.max(2 * timeoutMs, 1_000);
 }

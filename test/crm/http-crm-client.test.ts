@@ -13,8 +13,9 @@ import { idempotencyKey } from '../../src/crm/idempotency.ts';
 import type { CallPayload } from '../../src/payload/call-payload.ts';
 import { crmAdmin, startTestCrm, type LocalCrm } from '../helpers/local-crm.ts';
 import { contractValidator, samplePayload } from '../local-crm/sample-payload.ts';
+import { OGG_RECORDING } from '../helpers/fixtures.ts';
 
-const RECORDING = '/work/shared/fixtures/recordings/number-_919999900001-1761745857.ogg';
+const RECORDING = OGG_RECORDING;
 const RECORDING_SIZE = 143347;
 
 type Response = Extract<CrmResult, { kind: 'response' }>;

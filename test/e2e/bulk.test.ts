@@ -207,7 +207,7 @@ describe('crm-upload bulk', { concurrency: 2 }, () => {
     });
   });
 
-  // DESIGN.md, input 8: the event log "is not a call: bulk reports it as skipped, with that reason".
+  // docs/architecture.md, input 8: the event log "is not a call: bulk reports it as skipped, with that reason".
   test('bulk reports the event log as skipped, with its reason, and sends nothing', async () => {
     await withCrm({}, async (crm) => {
       const r = await runCli(['bulk', join(FIX, 'conversations/event-log'), '--json', '--no-progress'], cliEnv(crm.callDataUrl));

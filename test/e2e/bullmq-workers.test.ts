@@ -15,6 +15,7 @@ import { assertValidPayload, makePayload } from '../helpers/payloads.ts';
 import { dropPrefix, redisOutboxUrl, redisSkipReason } from '../helpers/redis.ts';
 import { CLI_MAIN, runCli, spawnNode, type Child } from '../worker/child.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { FIXTURES } from '../helpers/fixtures.ts';
 
 const skip = await redisSkipReason();
 const CALL_DATA = '/apis/api/public/call-data';
@@ -244,7 +245,7 @@ describe('BullMQ: several worker processes on one queue', { skip: skip ?? false 
     const admin = crmAdmin(crm.url);
     await admin.reset();
     const { url, store } = await freshQueue();
-    const FIX = new URL('../../../shared/fixtures/', import.meta.url).pathname;
+    const FIX = FIXTURES;
     const env = {
       ...workerEnv(url, crm),
       CRM_CAMPAIGN_ID: 'camp-e2e',

@@ -8,10 +8,10 @@ import { fileURLToPath } from 'node:url';
 import { EVENT_LOG_REASON } from '../../src/ingest/read-file.ts';
 import { startTestCrm, crmAdmin } from '../helpers/local-crm.ts';
 import { assertValidPayload } from '../helpers/payloads.ts';
+import { FIXTURES } from '../helpers/fixtures.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-// Real path: CI links shared/ beside the clone, and the tools report the files by their real paths.
-const FIX = realpathSync(fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url)));
+const FIX = FIXTURES;
 const LOGGER_FIXTURE = join(FIX, 'conversations/transcript-logger/transcript_session_2025-10-23T07-57-04.661114.json');
 const OGG = join(FIX, 'recordings/number-_919999900001-1761745857.ogg');
 

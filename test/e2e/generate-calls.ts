@@ -1,5 +1,5 @@
 /**
- * A generated folder of past calls for the bulk end-to-end tests: transcript-logger sessions (DESIGN.md
+ * A generated folder of past calls for the bulk end-to-end tests: transcript-logger sessions (docs/architecture.md
  * format 1) with distinct session ids, starts 15 min apart so that no lead window of one call reaches
  * another, one lead file per call (`lead_YYYYMMDD_HHMMSS.json`, naive IST, written during its call), and
  * for every `recordingEvery`-th call a copy of the fixture recording named as LiveKit egress names it
@@ -14,7 +14,7 @@ import { OGG } from './run-cli.ts';
 export interface GeneratedCall {
   index: number;
   sessionId: string;
-  /** `CALL-<YYYYMMDD-HHMMSS of the UTC start>-<last 8 of the session id>` (DESIGN.md, "Payload"). */
+  /** `CALL-<YYYYMMDD-HHMMSS of the UTC start>-<last 8 of the session id>` (docs/architecture.md, "Payload"). */
   callId: string;
   /** The conversation file. */
   file: string;

@@ -7,16 +7,14 @@ import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { FIXTURES } from '../helpers/fixtures.ts';
 
 /** The repository root (where `src/cli/main.ts` is). */
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** The CLI entry point. */
 export const MAIN = join(ROOT, 'src/cli/main.ts');
-/**
- * `../shared/fixtures` of the repository, by its real path: CI links shared/ beside the clone, and the
- * tools report the files they walk by their real paths.
- */
-export const FIX = realpathSync(fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url)));
+/** The fixtures folder (`test/fixtures/`), by its real path. */
+export const FIX = FIXTURES;
 /** The bad-input corpus of the project. */
 export const BAD = join(ROOT, 'test/fixtures/bad');
 

@@ -1,6 +1,6 @@
 /**
  * Contract-valid payloads for worker tests and benchmarks, deterministic by index, and a contract
- * check built on the shared schema itself (not on the library's validator) so tests judge the library.
+ * check built on the schema file itself (not on the library's validator) so tests judge the library.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -64,7 +64,7 @@ export function makePayload(i: number, overrides: PayloadOverrides = {}): CallPa
 
 let validator: ValidateFunction | null = null;
 
-/** Throw (with ajv's messages) unless `p` validates against the shared contract. */
+/** Throw (with ajv's messages) unless `p` validates against the contract in contract/. */
 export function assertValidPayload(p: unknown): void {
   if (validator === null) {
     const ajv = new Ajv2020({ allErrors: true, strict: true });

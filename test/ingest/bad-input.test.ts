@@ -13,9 +13,9 @@ import { inspectInputFile } from '../../src/ingest/inspect-file.ts';
 import { InputProblemsError } from '../../src/ingest/problems.ts';
 import { MAX_JSON_BYTES, readInputFile } from '../../src/ingest/read-file.ts';
 import { FolderResolver } from '../../src/ingest/resolve-path.ts';
+import { FIXTURES } from '../helpers/fixtures.ts';
 
 const BAD = fileURLToPath(new URL('../fixtures/bad/', import.meta.url));
-const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
 const ctx = { sourceTimezone: 'Asia/Kolkata' };
 
 /** file → detected format and the [field, code] of every problem, in order. */

@@ -1,5 +1,5 @@
 /**
- * Every shared fixture read through `readInputFile`: exact item counts, roles in order, first and last
+ * Every fixture read through `readInputFile`: exact item counts, roles in order, first and last
  * text, and UTC start, per file (the event log is skipped, not a call).
  */
 import assert from 'node:assert/strict';
@@ -11,9 +11,9 @@ import { fileURLToPath } from 'node:url';
 import type { CallRecord } from '../../src/ingest/call-record.ts';
 import { parseReprFields } from '../../src/ingest/python-repr.ts';
 import { EVENT_LOG_REASON, readInputFile, type IngestResult } from '../../src/ingest/read-file.ts';
+import { FIXTURES } from '../helpers/fixtures.ts';
 
-/** The shared fixtures (../shared/fixtures from the repository). */
-export const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
+export { FIXTURES };
 const CONV = join(FIXTURES, 'conversations');
 const ctx = { sourceTimezone: 'Asia/Kolkata' };
 

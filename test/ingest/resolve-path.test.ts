@@ -12,9 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { inspectInputFile } from '../../src/ingest/inspect-file.ts';
 import { readInputFile } from '../../src/ingest/read-file.ts';
 import { FolderResolver, isInsideFolders, resolveInside, resolveManifestFiles } from '../../src/ingest/resolve-path.ts';
+import { FIXTURES } from '../helpers/fixtures.ts';
 
-// Real path: CI links shared/ beside the clone, and the tools report the files by their real paths.
-const FIXTURES = realpathSync(fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url)));
 const MANIFEST = join(FIXTURES, 'call_metadata/metadata_session_20251029_135057_99509edf.json');
 const CONVERSATION = 'transcript_session_68ff5c0f015c_68ff5b90015c_session17617458.json';
 const RECORDING = 'number-_919999900001-1761745857.ogg';

@@ -13,8 +13,9 @@ import { classifyOutcome } from '../../src/crm/classify-outcome.ts';
 import type { CallPayload } from '../../src/payload/call-payload.ts';
 import { crmAdmin, spawnLocalCrmProcess, startTestCrm, type LocalCrm } from '../helpers/local-crm.ts';
 import { contractValidator, samplePayload } from './sample-payload.ts';
+import { OGG_RECORDING } from '../helpers/fixtures.ts';
 
-const RECORDING = '/work/shared/fixtures/recordings/number-_919999900001-1761745857.ogg';
+const RECORDING = OGG_RECORDING;
 
 interface Answer {
   status: number;

@@ -14,8 +14,9 @@ import { createLogger } from '../../src/log/logger.ts';
 import { startWorker } from '../../src/worker/worker.ts';
 import { startTestCrm, crmAdmin } from '../helpers/local-crm.ts';
 import { assertValidPayload } from '../helpers/payloads.ts';
+import { fixture } from '../helpers/fixtures.ts';
 
-const FIXTURE = '/work/shared/fixtures/conversations/transcript-logger/transcript_session_2025-10-23T07-57-04.661114.json';
+const FIXTURE = fixture('conversations/transcript-logger/transcript_session_2025-10-23T07-57-04.661114.json');
 /** The seed's own session, as its logger held it in memory before saving. */
 const fixtureSession = (): TranscriptSession => JSON.parse(readFileSync(FIXTURE, 'utf8')) as TranscriptSession;
 const FIXTURE_CALL_ID = 'CALL-20251023-075634-7e155942';

@@ -8,9 +8,8 @@ import { readInputFile } from '../../src/ingest/read-file.ts';
 import { FolderResolver, resolveManifestFiles } from '../../src/ingest/resolve-path.ts';
 import { walkFiles } from '../../src/ingest/walk.ts';
 import { matchRun } from '../../src/match/match-run.ts';
+import { FIXTURES } from '../helpers/fixtures.ts';
 
-// Real path: CI links shared/ beside the clone, and the tools report the files by their real paths.
-const FIXTURES = realpathSync(fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url))) + '/';
 const FOLDERS = ['conversations', 'leads', 'recordings', 'call_metadata'].map((d) => join(FIXTURES, d));
 
 /** Every fixture read through the real readers, manifests resolved inside the fixture folders. */

@@ -1,5 +1,5 @@
 /**
- * The `OutboxStore` contract suite (DESIGN.md, "Delivery" → "Outbox"), written once and run unchanged
+ * The `OutboxStore` contract suite (docs/architecture.md, "Delivery" → "Outbox"), written once and run unchanged
  * against every store: `outboxContractSuite('SQLite', factory)`, `outboxContractSuite('BullMQ', …)`.
  *
  * It runs on the real clock, because a shared queue (BullMQ on Redis) decides on its own clock when a

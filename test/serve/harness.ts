@@ -10,9 +10,10 @@ import { loadConfig, type Config } from '../../src/config/config.ts';
 import type { OutboxItem } from '../../src/outbox/outbox-store.ts';
 import { startIngestServer, type IngestServer, type IngestServerOptions } from '../../src/serve/server.ts';
 import { startTestCrm, type LocalCrm } from '../helpers/local-crm.ts';
+import { FIXTURES } from '../helpers/fixtures.ts';
 
-/** The shared fixtures (by real path: the tools report real paths). */
-export const FIX = realpathSync(new URL('../../../shared/fixtures/', import.meta.url));
+/** The fixtures (by real path: the tools report real paths). */
+export const FIX = FIXTURES;
 export const LOGGER_SESSION = join(FIX, 'conversations/transcript-logger/transcript_session_2025-10-23T07-57-04.661114.json');
 export const LIVEKIT_HISTORY = join(FIX, 'conversations/livekit-history/transcript_session_2025-10-29T10-16-54.630373.json');
 export const MONGO_EXPORT = join(FIX, 'conversations/mongo-export/transcript_session_68ff5c0f015c_68ff5b90015c_session17617458.json');

@@ -11,9 +11,10 @@ import type { NewOutboxItem, OutboxStore } from '../../src/outbox/outbox-store.t
 import { openSqliteOutbox } from '../../src/outbox/sqlite-outbox-store.ts';
 import type { WorkerConfig } from '../../src/worker/worker.ts';
 import { makePayload } from '../helpers/payloads.ts';
+import { OGG_RECORDING } from '../helpers/fixtures.ts';
 
 /** The recording fixture (143347 bytes of Ogg Opus). */
-export const RECORDING_FIXTURE = '/work/shared/fixtures/recordings/number-_919999900001-1761745857.ogg';
+export const RECORDING_FIXTURE = OGG_RECORDING;
 /** Its size in bytes. */
 export const RECORDING_FIXTURE_SIZE = 143_347;
 

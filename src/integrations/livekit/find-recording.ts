@@ -1,7 +1,7 @@
 /**
  * The recording of a call that ends: the one the agent's code names, else the session's own
  * (`session.start({ record })` writes `<ctx.sessionDirectory>/audio.ogg`), else a LiveKit egress file
- * in `CRM_RECORDINGS_DIR` found by the recording rule of DESIGN.md (`number-_<digits>-<epoch>.ogg`,
+ * in `CRM_RECORDINGS_DIR` found by the recording rule of docs/architecture.md (`number-_<digits>-<epoch>.ogg`,
  * epoch within 2 min of the call's start) through the matcher `bulk` uses.
  *
  * Nothing here reads audio: the file's size and duration are read by the worker when it uploads it,

@@ -14,8 +14,9 @@ import { startWorker } from '../../../src/worker/worker.ts';
 import { crmAdmin, startTestCrm } from '../../helpers/local-crm.ts';
 import { assertValidPayload } from '../../helpers/payloads.ts';
 import { downCrmUrl, fakeJob, FakeSession, sipParticipant, tempDir, testConfig } from './fakes.ts';
+import { OGG_RECORDING } from '../../helpers/fixtures.ts';
 
-const OGG = '/work/shared/fixtures/recordings/number-_919999900001-1761745857.ogg';
+const OGG = OGG_RECORDING;
 const OGG_NAME = 'number-_919999900001-1761745857.ogg';
 const at = (iso: string): number => Date.parse(iso);
 
