@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { openPrivate } from './private-files.ts';
 
 /** How the temporary files of `writeFileAtomically` end: `.partial`, so that no reader takes them. */
 export const TEMP_SUFFIX = '.tmp.partial';
@@ -55,7 +56,8 @@ export async function writeFileAtomically(file: string, text: string): Promise<v
  * created, `temp` is removed. The folder is not synced: see `syncDir`.
  */
 export async function writeAndRename(temp: string, file: string, text: string): Promise<void> {
-  const handle = await open(temp, 'wx');
+  // 0600 whatever the umask: the rename keeps this mode (docs/architecture.md, "Security").
+  const handle = await openPrivate(temp, 'wx');
   try {
     try {
       await handle.writeFile(text, 'utf8');

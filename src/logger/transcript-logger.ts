@@ -9,7 +9,7 @@
  * is logged and reported in the result: the file is on disk, so `bulk` or `watch` can still send it.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { ensurePrivateDir } from '../fs/private-files.ts';
 import { join, resolve } from 'node:path';
 import { crmClientFor } from '../api/delivery-session.ts';
 import { prepareCall } from '../api/prepare-call.ts';
@@ -194,7 +194,7 @@ export function sessionDocument(session: TranscriptSession, savedAt: Date): Reco
  * whole file, never half a call. Never overwrites a file: the `.partial` name is claimed exclusively.
  */
 async function writeSessionFile(dir: string, text: string): Promise<string> {
-  await mkdir(dir, { recursive: true });
+  await ensurePrivateDir(dir);
   for (let tries = 0; ; tries++) {
     const file = join(dir, `transcript_session_${fileStamp(nextStampUs())}.json`);
     const temp = `${file}.partial`;

@@ -8,8 +8,7 @@
  * start, where the busy timeout waits it out; every lease and settle is guarded so that two owners never
  * hold one item. The API key is never stored: no column holds it.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { preparePrivateSqliteFiles } from '../fs/private-files.ts';
 import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from 'node:sqlite';
 import { ConfigError, CrmUploadError } from '../errors.ts';
 import type { AttemptLogEntry, EnqueueResult, OutboxState, RecordingCheckpoint, Settlement } from './outbox-store.ts';
@@ -94,7 +93,8 @@ export class SqliteOutboxConnection {
     const busy = busyTimeoutMs;
     let db: DatabaseSync | undefined;
     try {
-      mkdirSync(dirname(this.path), { recursive: true });
+      // Callers' data: 0700 folder, 0600 files (and -wal/-shm), whatever the umask (docs/architecture.md, "Security").
+      preparePrivateSqliteFiles(this.path);
       // The timeout is given to the constructor so that it already covers the PRAGMAs and the
       // migration below, which contend with other processes opening the same fresh file.
       db = new DatabaseSync(this.path, { timeout: busy, enableForeignKeyConstraints: true });

@@ -7,10 +7,11 @@
  * recordings of the same name apart and makes a repeated upload land on the same path.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, rmdir, stat, type FileHandle } from 'node:fs/promises';
+import { readdir, rename, rm, rmdir, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { PartSink } from './multipart.ts';
 import { syncDir } from '../fs/durable.ts';
+import { ensurePrivateDir, openPrivate } from '../fs/private-files.ts';
 
 /** Sub-folder of the uploads folder where files are written until they are complete. */
 export const INCOMING_DIR = '.incoming';
@@ -52,9 +53,9 @@ export function safeFileName(original: string | null): string {
 /** Start receiving a file into `uploadsDir`. */
 export async function beginUpload(uploadsDir: string, originalName: string | null): Promise<UploadInProgress> {
   const incoming = join(uploadsDir, INCOMING_DIR);
-  await mkdir(incoming, { recursive: true });
+  await ensurePrivateDir(incoming);
   const tempPath = join(incoming, `${randomUUID()}.part`);
-  let handle: FileHandle | null = await open(tempPath, 'wx');
+  let handle: FileHandle | null = await openPrivate(tempPath, 'wx');
   const hash = createHash('sha256');
   let size = 0;
   let done: ReceivedFile | null = null;
@@ -114,7 +115,7 @@ export async function keepUpload(file: ReceivedFile, keptPath: string): Promise<
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  await mkdir(dir, { recursive: true });
+  await ensurePrivateDir(dir);
   await rename(file.tempPath, keptPath);
   await syncDir(dir, { strict: true });
   // The hash folder may be new: its entry in the uploads folder must be on disk too.

@@ -12,7 +12,8 @@
  * Appending is cheap and crash-safe: a line is written with one `write` and made durable with
  * `fdatasync`; a crash cuts at most the line being written, which the reader drops.
  */
-import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
+import { readFile, type FileHandle } from 'node:fs/promises';
+import { ensurePrivateDir, openPrivate } from '../../fs/private-files.ts';
 import { dirname } from 'node:path';
 import { CrmUploadError, describeError } from '../../errors.ts';
 import type { Logger } from '../../log/logger.ts';
@@ -245,8 +246,8 @@ export class JournalWriter {
     this.#logger = logger;
     this.#pending.push(`${JSON.stringify(header)}\n`);
     this.#handle = (async () => {
-      await mkdir(dirname(path), { recursive: true });
-      return open(path, 'a');
+      await ensurePrivateDir(dirname(path));
+      return openPrivate(path, 'a');
     })().catch((err: unknown) => {
       this.lastError = describeError(err);
       logger.error({ journal: path, err: this.lastError }, 'cannot create the call journal; the transcript is kept in memory until the call ends');
