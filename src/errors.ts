@@ -30,10 +30,10 @@ export class CrmUploadError extends Error {
   }
 }
 
-/** A configuration or usage problem: the CLI exits 2. */
+/** A configuration or usage problem: the CLI exits 2. A subclass may give a more precise code. */
 export class ConfigError extends CrmUploadError {
-  constructor(message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
-    super('E_CONFIG', message, context, options);
+  constructor(message: string, context: ErrorContext = {}, options?: { cause?: unknown; code?: string }) {
+    super(options?.code ?? 'E_CONFIG', message, context, options);
   }
 }
 

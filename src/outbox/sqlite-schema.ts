@@ -5,7 +5,7 @@
  * files in the field have already run it.
  */
 import type { DatabaseSync } from 'node:sqlite';
-import { ConfigError } from '../errors.ts';
+import { OutboxVersionError } from './outbox-version-error.ts';
 
 /** One schema step: brings a file from version `index` to `index + 1`. Runs inside a write transaction. */
 type Migration = (db: DatabaseSync) => void;
@@ -87,21 +87,23 @@ export function readSchemaVersion(db: DatabaseSync): number {
 }
 
 /**
- * Bring the file up to `SCHEMA_VERSION`. Safe when several processes open a fresh file at once: the
- * version is read again under the write lock, so only the first one runs each step.
+ * Bring the file up to `SCHEMA_VERSION`, every missing step in one transaction; a file newer than this
+ * code is refused with an `OutboxVersionError` (never read with the wrong schema). Safe when several
+ * processes open a fresh file at once: the version is read again under the write lock, so only the
+ * first one runs each step.
  */
 export function migrate(db: DatabaseSync, file: string): void {
   // The common case (already current) must not take the write lock on every open.
-  if (readSchemaVersion(db) === SCHEMA_VERSION) return;
+  const seen = readSchemaVersion(db);
+  if (seen === SCHEMA_VERSION) return;
+  // Refused before the lock too, so that a newer file is never written to, not even to be rolled back.
+  if (seen > SCHEMA_VERSION) throw new OutboxVersionError(file, seen, SCHEMA_VERSION);
   db.exec('BEGIN IMMEDIATE');
   try {
     const current = readSchemaVersion(db);
-    if (current > SCHEMA_VERSION) {
-      throw new ConfigError(
-        `outbox ${file} has schema version ${current}, newer than this crm-upload understands (${SCHEMA_VERSION}); upgrade crm-upload`,
-        { file, variable: 'CRM_OUTBOX' },
-      );
-    }
+    if (current > SCHEMA_VERSION) throw new OutboxVersionError(file, current, SCHEMA_VERSION);
+    // Every step and the new version commit together: a crash or an error midway leaves the file at
+    // its old version, whole, for the old code or the next attempt.
     for (const step of MIGRATIONS.slice(current)) step(db);
     // user_version lives in the database header, so it commits (or rolls back) with the steps.
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
