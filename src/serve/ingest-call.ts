@@ -14,6 +14,7 @@ import type { CallRecord, CampaignMetadata, LeadRecord, RecordingFacts } from '.
 import { isObject } from '../ingest/fields.ts';
 import { InputProblemsError } from '../ingest/problems.ts';
 import { readLead } from '../ingest/read-lead.ts';
+import { isIncompleteAudio } from '../ingest/audio.ts';
 import { parseRecordingName, readRecording } from '../ingest/read-recording.ts';
 import { describeValue } from '../ingest/timestamps.ts';
 import { matchRun } from '../match/match-run.ts';
@@ -191,6 +192,11 @@ async function readRecordingInput(
     try {
       return { facts: await readRecording(resolved.path), path: resolved.path };
     } catch (err) {
+      if (isIncompleteAudio(err)) {
+        // Egress is still writing it: no figures now (never a part's duration); the worker reads them once it is finished.
+        warnings.push(`recordingPath ${rawPath}: still being written; the worker waits for it up to CRM_RECORDING_WAIT_MS, then sends the call without it`);
+        return { facts: undefined, path: resolved.path };
+      }
       problems.addError(err, 'recordingPath');
       return { facts: undefined, path: null };
     }

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { classifyOutcome, type Outcome } from '../crm/classify-outcome.ts';
 import type { CrmClient, CrmResult } from '../crm/crm-client.ts';
 import { idempotencyKey } from '../crm/idempotency.ts';
+import { isIncompleteAudio } from '../ingest/audio.ts';
 import type { Pacer } from './pacer.ts';
 
 /** Audio figures from the file itself. */
@@ -81,9 +82,37 @@ export async function waitForStableFile(
   }
 }
 
+/**
+ * Wait until the file is stable and, when a prober is given, finished: an Ogg stream without its end-of-stream
+ * page (or a WAV whose data size is not written) is still being written even when its size holds still, since
+ * egress can pause. Such a file is waited for like a growing one and never read for a duration: its figures are
+ * read here, once it is complete, before the upload. A file whose duration cannot be read for another reason
+ * is sent without a duration: the duration is a nicety that must not hold back the call.
+ */
+export async function waitForCompleteFile(
+  options: Pick<RecordingStepOptions, 'path' | 'waitUntil' | 'attemptDeadline' | 'stableMs' | 'signal' | 'now' | 'probe'>,
+): Promise<{ size: number; figures: AudioFigures | null } | { reason: string; gaveUp: boolean }> {
+  const now = options.now ?? Date.now;
+  const deadline = Math.min(options.waitUntil, options.attemptDeadline);
+  for (;;) {
+    const stable = await waitForStableFile(options);
+    if ('reason' in stable) return stable;
+    if (!options.probe) return { size: stable.size, figures: null };
+    try {
+      return { size: stable.size, figures: await options.probe(options.path) };
+    } catch (err) {
+      if (!isIncompleteAudio(err)) return { size: stable.size, figures: null };
+      if (now() + options.stableMs > deadline) {
+        return { reason: `recording file not finished (${(err as Error).message})`, gaveUp: deadline >= options.waitUntil };
+      }
+      // Not finished: look again. waitForStableFile sleeps stableMs before it answers, so this never spins.
+    }
+  }
+}
+
 /** Upload the recording once it is complete, and classify the answer. */
 export async function runRecordingStep(options: RecordingStepOptions): Promise<RecordingStepResult> {
-  const stable = await waitForStableFile(options);
+  const stable = await waitForCompleteFile(options);
   if ('reason' in stable) {
     if (!stable.gaveUp) return { kind: 'not-ready', note: stable.reason };
     return { kind: 'skip', note: `${stable.reason} within CRM_RECORDING_WAIT_MS; sent without recording`, size: null, result: null };
@@ -104,18 +133,8 @@ export async function runRecordingStep(options: RecordingStepOptions): Promise<R
     // A 2xx without a URL cannot be linked from the call; sending again would not change the answer.
     return { kind: 'skip', note: 'recording upload answered without data.url; sent without recording', size: stable.size, result };
   }
-  let size = stable.size;
-  let duration: number | null = null;
-  if (options.probe) {
-    try {
-      const figures = await options.probe(options.path);
-      size = figures.size;
-      duration = figures.durationSec;
-    } catch {
-      // The duration is a nicety: an unreadable header must not hold back a call that is uploaded.
-    }
-  }
-  return { kind: 'uploaded', url, size, duration, result };
+  // The figures of the complete file that was uploaded, read before the upload (waitForCompleteFile).
+  return { kind: 'uploaded', url, size: stable.figures?.size ?? stable.size, duration: stable.figures?.durationSec ?? null, result };
 }
 
 /** `data.url` of an upload answer, or null. */

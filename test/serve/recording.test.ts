@@ -129,6 +129,28 @@ describe('ingest API: recordingPath', () => {
     assert.deepEqual(status.body.recording, { attached: true, uploaded: false, note: 'recording file not found within CRM_RECORDING_WAIT_MS; sent without recording' });
   });
 
+  test('a recording egress is still writing (no end-of-stream page yet) is accepted with a warning and no duration from its part', async () => {
+    // The fixture up to a page boundary: every page whole, the last one without its end-of-stream flag.
+    const bytes = readFileSync(OGG);
+    const cut = bytes.lastIndexOf('OggS', bytes.length - 28);
+    writeFileSync(join(rig.recordingsDir, 'writing.ogg'), bytes.subarray(0, cut));
+    const a = await postCall(rig, { session: session('writ0001'), recordingPath: 'writing.ogg' });
+    assert.equal(a.status, 202, JSON.stringify(a.body));
+    assert.match((a.body.warnings as string[])[0] ?? '', /recordingPath writing\.ogg: still being written; the worker waits for it up to CRM_RECORDING_WAIT_MS/);
+    const callId = a.body.callId as string;
+    const item = await rig.server.store.get(callId);
+    assert.equal(item?.recording.path, join(rig.recordingsDir, 'writing.ogg'));
+    assert.equal(item?.payload.callDetails.recordingDuration, undefined);
+    assert.equal(item?.payload.callDetails.recordingSize, undefined);
+    // Never finished within CRM_RECORDING_WAIT_MS (1 s here): sent without it, and without a duration.
+    await waitForState(rig, callId, 'delivered', 8_000);
+    const status = await getJson(rig, `/v1/calls/${callId}`);
+    assert.match((status.body.recording as { note: string }).note, /^recording file not finished \(.*no end-of-stream flag.*\) within CRM_RECORDING_WAIT_MS; sent without recording$/);
+    const sent = (await crmAdmin(rig.crm.url).calls()).find((c) => c.callDetails.callId === callId);
+    assert.equal(sent?.callDetails.recordingUrl, undefined);
+    assert.equal(sent?.callDetails.recordingDuration, undefined);
+  });
+
   test('a file that is not audio is a 400 naming recordingPath', async () => {
     writeFileSync(join(rig.recordingsDir, 'notes.ogg'), 'not audio at all');
     const a = await postCall(rig, { session: session('bad00001'), recordingPath: 'notes.ogg' });
