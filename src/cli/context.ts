@@ -5,7 +5,7 @@
 import { loadConfig, type Config } from '../config/config.ts';
 import { ConfigError, CrmUploadError, describeError } from '../errors.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
-import { createOutbox } from '../outbox/create-outbox.ts';
+import { openOutbox } from '../delivery/open-delivery.ts';
 import type { OutboxStore } from '../outbox/outbox-store.ts';
 
 /** Exit codes of the CLI. */
@@ -71,7 +71,7 @@ export async function runAction(verbose: boolean | undefined, action: () => Prom
 
 /** Open the configured outbox for the length of `fn`, and close it whatever happens. */
 export async function withOutbox<T>(fn: (store: OutboxStore) => Promise<T>, config: Config = configFrom()): Promise<T> {
-  const store = await createOutbox(config.outbox, { retryScheduleMs: config.retryScheduleMs });
+  const { store } = await openOutbox(config);
   try {
     return await fn(store);
   } finally {

@@ -7,12 +7,11 @@ import { isAbsolute, resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import { IANAZone } from 'luxon';
 import { ConfigError } from '../errors.ts';
+import { DEFAULT_RETRY_SCHEDULE_MS, retryPolicy, type RetryPolicy } from '../policy/retry-policy.ts';
 import { parseDuration, parseDurationList } from './duration.ts';
 
-/** The default retry schedule of docs/architecture.md: 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, 8 h. */
-export const DEFAULT_RETRY_SCHEDULE_MS: readonly number[] = [
-  5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000, 28_800_000,
-];
+/** The default retry schedule of docs/architecture.md (kept in the retry policy, `src/policy`). */
+export { DEFAULT_RETRY_SCHEDULE_MS };
 
 /** The seed's default endpoint. */
 export const DEFAULT_API_URL = 'https://devcrm.xeny.ai/apis/api/public/call-data';
@@ -193,6 +192,11 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     manifestsDir: dir('CRM_MANIFESTS_DIR'),
     cwd,
   };
+}
+
+/** The retry policy a configuration asks for (CRM_RETRY_SCHEDULE, CRM_MAX_ATTEMPTS), the defaults for the rest. */
+export function retryPolicyOf(config: Pick<Config, 'retryScheduleMs' | 'maxAttempts'>): RetryPolicy {
+  return retryPolicy({ scheduleMs: config.retryScheduleMs, maxAttempts: config.maxAttempts });
 }
 
 /** A copy of the config that is safe to print: the secrets are replaced by `***`. */

@@ -2,7 +2,10 @@
  * What to do with the result of one request to the CRM (docs/architecture.md, "Delivery" → "Outcomes"). Pure and
  * table-driven so that every status is decided in one place and tested row by row.
  */
+import { DEFAULT_RETRY_AFTER_CAP_MS } from '../policy/retry-policy.ts';
 import type { CrmResult } from './crm-client.ts';
+
+export { DEFAULT_RETRY_AFTER_CAP_MS };
 
 /** The decision for one result. */
 export type Outcome =
@@ -19,9 +22,6 @@ export interface ClassifyContext {
   /** Clock used for HTTP-date Retry-After values; default `Date.now()`. */
   now?: number;
 }
-
-/** The longest Retry-After honoured by default (docs/architecture.md: "up to 10 minutes"). */
-export const DEFAULT_RETRY_AFTER_CAP_MS = 600_000;
 
 // Statuses that say "try the same request again later". Other 5xx are also retried (see below).
 const RETRY_STATUSES = new Set([408, 425, 500, 502, 503, 504]);

@@ -13,7 +13,8 @@ import { ConfigError } from '../errors.ts';
 import { listen } from '../http/listen.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import { createOutboxGauges, newRegistry } from '../metrics/metrics.ts';
-import { createOutbox, isRedisTarget } from '../outbox/create-outbox.ts';
+import { openOutbox } from '../delivery/open-delivery.ts';
+import { isRedisTarget } from '../outbox/create-outbox.ts';
 import type { OutboxStore } from '../outbox/outbox-store.ts';
 import { redactRedisUrl } from '../outbox/redis-target.ts';
 import { createDashboardApp } from './app.ts';
@@ -103,7 +104,7 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Da
   const sampleMs = options.sampleMs ?? DEFAULT_SAMPLE_MS;
   const now = options.now ?? Date.now;
 
-  const store = options.store ?? (await createOutbox(config.outbox, { retryScheduleMs: config.retryScheduleMs }));
+  const { store } = await openOutbox(config, options.store);
   const registry = newRegistry({ processMetrics: options.processMetrics === true });
   createOutboxGauges(registry, store, { now });
   const stats = createDeliveryStats(store, { now, ...(options.latencyEveryMs === undefined ? {} : { latencyEveryMs: options.latencyEveryMs }) });

@@ -11,18 +11,16 @@
 import { randomBytes } from 'node:crypto';
 import { ensurePrivateDir } from '../fs/private-files.ts';
 import { join, resolve } from 'node:path';
-import { crmClientFor } from '../api/delivery-session.ts';
 import { prepareCall } from '../api/prepare-call.ts';
 import { loadConfig, type Config } from '../config/config.ts';
-import type { CrmClient } from '../crm/crm-client.ts';
 import { CrmUploadError, describeError } from '../errors.ts';
 import { compactUtc } from '../ingest/session-id.ts';
 import { timestampToMs } from '../ingest/timestamps.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
-import { createOutbox, isRedisTarget } from '../outbox/create-outbox.ts';
+import { deliveryOn, openOutbox, type Delivery } from '../delivery/open-delivery.ts';
 import type { OutboxState, OutboxStore } from '../outbox/outbox-store.ts';
 import { callDataValidator } from '../payload/validate-payload.ts';
-import { startWorker, type WorkerHandle } from '../worker/worker.ts';
+import type { WorkerHandle } from '../worker/worker.ts';
 import { pathExists, syncDir, writeAndRename } from '../fs/durable.ts';
 
 /** A time as the agent holds it: a string as the seed wrote it, or a Date (written as UTC ISO with `Z`). */
@@ -228,11 +226,12 @@ export class TranscriptLogger {
   readonly #logger: Logger;
   /** A store the caller passed in: used, never closed. */
   readonly #givenStore: OutboxStore | null;
-  readonly #outboxTarget: string;
+  /** The outbox target when no store was given (resolved by the composition root). */
+  readonly #outboxTarget: string | undefined;
   readonly #deliverInProcess: boolean;
   #ownStore: Promise<OutboxStore> | null = null;
   #worker: WorkerHandle | null = null;
-  #client: CrmClient | null = null;
+  #delivery: Delivery | null = null;
   #current: TranscriptSession | null = null;
   readonly #saves = new Set<Promise<unknown>>();
   /** Settles once the outbox is open and the in-process worker (if any) started; never rejects. */
@@ -246,9 +245,9 @@ export class TranscriptLogger {
     this.conversationsDir = resolve(cwd, options.conversationsDir ?? this.config.conversationsDir ?? 'conversations');
     this.autoUpload = options.autoUpload ?? this.config.autoUpload;
     this.#logger = options.logger ?? createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
-    const outbox = options.outbox ?? this.config.outbox;
-    this.#givenStore = typeof outbox === 'string' ? null : outbox;
-    this.#outboxTarget = typeof outbox === 'string' ? (isRedisTarget(outbox) ? outbox : resolve(cwd, outbox)) : '';
+    const outbox = options.outbox;
+    this.#givenStore = typeof outbox === 'object' ? outbox : null;
+    this.#outboxTarget = typeof outbox === 'string' ? outbox : undefined;
     this.#deliverInProcess = options.deliverInProcess ?? false;
 
     if (this.autoUpload) {
@@ -370,7 +369,7 @@ export class TranscriptLogger {
   /** The outbox: the caller's, or one opened once (a failed open is retried by the next save). */
   #store(): Promise<OutboxStore> {
     if (this.#givenStore !== null) return Promise.resolve(this.#givenStore);
-    this.#ownStore ??= createOutbox(this.#outboxTarget).catch((err: unknown) => {
+    this.#ownStore ??= openOutbox(this.config, this.#outboxTarget).then(({ store }) => store).catch((err: unknown) => {
       this.#ownStore = null;
       throw err;
     });
@@ -381,8 +380,12 @@ export class TranscriptLogger {
   #ensureWorker(store: OutboxStore): void {
     if (!this.#deliverInProcess || this.#worker !== null || this.#closing !== null) return;
     try {
-      this.#client ??= crmClientFor(this.config, this.#logger);
-      const worker = startWorker({ store, client: this.#client, config: this.config, logger: this.#logger });
+      // The store stays this logger's to close; the delivery owns only its client.
+      if (this.#delivery?.store !== store) {
+        void this.#delivery?.close();
+        this.#delivery = deliveryOn(this.config, { store, owned: false }, { logger: this.#logger });
+      }
+      const worker = this.#delivery.startWorker();
       this.#worker = worker;
       worker.done.then(
         () => undefined,
@@ -411,8 +414,8 @@ export class TranscriptLogger {
         await worker.stop();
         await worker.done.catch(() => undefined); // already logged by #ensureWorker
       }
-      await this.#client?.close();
-      this.#client = null;
+      await this.#delivery?.close();
+      this.#delivery = null;
       const own = this.#ownStore;
       this.#ownStore = null;
       if (own) await (await own.catch(() => null))?.close();

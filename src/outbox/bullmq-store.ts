@@ -11,14 +11,16 @@
  *   every leasing process runs, so the jobs of a worker that died are recovered;
  * - a retry is `moveToFailed` with attempts left, delayed by a custom backoff (`crm-schedule`): the
  *   delay the worker chose from the schedule with its jitter, or the schedule itself;
- * - a wait (429, Retry-After) is `moveToDelayed`, which does not use up an attempt, and a 429 also sets
- *   `queue.rateLimit`, so every worker on every host pauses;
+ * - a wait (429, Retry-After) is `moveToDelayed`, which does not use up an attempt; the 429's hold is
+ *   the shared pacer's (`capabilities.sharedPacer`), one key that every process's pacer and every
+ *   lease read, so every worker on every host pauses;
  * - dead is the failed set (`discard` + `moveToFailed`), with its last status and message;
  * - delivered is the completed set; completed jobs are kept, so a re-run finds them and skips them;
  * - the history of attempts is the job's log (`job.log`).
  *
  * Its own keys (under the queue's prefix, `…:crm:…`) index what BullMQ does not: the calls not yet
- * final by enqueue time (the backlog's age) and every call by its start time (reconcile).
+ * final by enqueue time (the backlog's age), every call by its start time (reconcile), and the shared
+ * pacer's slots and hold. What it relies on of BullMQ beyond its public API is in `bullmq-internals.ts`.
  *
  * Durability is Redis's: an enqueue is on disk when it returns only with `appendonly yes` and
  * `appendfsync always`; `openBullmqOutbox` warns when Redis may evict or lose queued calls.
@@ -26,10 +28,22 @@
 import { randomUUID } from 'node:crypto';
 import { Job, Queue, Worker, type JobsOptions, type JobType } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
-import { DEFAULT_RETRY_SCHEDULE_MS } from '../config/config.ts';
 import { ConfigError, CrmUploadError, InputError } from '../errors.ts';
+import type { Pacer } from '../pacing/pacer.ts';
+import { createRedisPacer, holdLeftMs, type RedisPacerKeys } from '../pacing/redis-pacer.ts';
 import type { CallPayload } from '../payload/call-payload.ts';
-import { nextDelay } from '../worker/retry-schedule.ts';
+import { DEFAULT_RETRY_POLICY, delayAfter, type RetryPolicy } from '../policy/retry-policy.ts';
+import {
+  NO_LOCK_TOKEN,
+  delayedDueAt,
+  dropLock,
+  isRefusal,
+  leaseOf,
+  locksLeftMs,
+  logsKey,
+  queueSnapshot,
+  updateDataIfHeld,
+} from './bullmq-internals.ts';
 import type {
   AttemptLogEntry,
   DeliveredQuery,
@@ -53,8 +67,8 @@ export interface BullmqOutboxOptions {
    * lease, between 250 ms and 30 s, so that a dead worker's calls come back within about two leases.
    */
   stalledIntervalMs?: number;
-  /** The schedule the backoff falls back on when a retry does not say its delay; default docs/architecture.md's. */
-  retryScheduleMs?: readonly number[];
+  /** The policy the backoff falls back on when a retry does not say its delay; default docs/architecture.md's. */
+  retryPolicy?: RetryPolicy;
   /** Where start-up warnings go (eviction policy, persistence); default stderr. */
   warn?: (message: string) => void;
   /** How long the start-up check waits for Redis, ms; default 5000. */
@@ -96,25 +110,12 @@ const JOB_ATTEMPTS = 1_000_000;
 // A job that stalls (its worker died) is recovered however often that happens: losing a call because
 // workers crashed is exactly what the outbox is for.
 const MAX_STALLED = 1_000_000;
-// `queue.rateLimit` pauses workers only when they have a limiter; this one never limits by count.
-const LIMITER = { max: 1_000_000_000, duration: 1_000 };
 const BULL_NAME = 'call';
 // Job fetches sent together by one lease.
 const LEASE_ROUND = 8;
 // The lease of the worker that settles jobs leased elsewhere (its lock duration is never used).
 const DEFAULT_LEASE_MS = 60_000;
 const PENDING_TYPES: JobType[] = ['wait', 'paused', 'prioritized', 'delayed', 'waiting-children'];
-// BullMQ keeps a delayed job's due time in its score, shifted left by 12 bits (a counter in the low bits).
-const DELAY_SCORE_SHIFT = 0x1000;
-
-// KEYS[1] job key, KEYS[2] active list; ARGV[1] lock token, ARGV[2] job id, ARGV[3] data. BullMQ's
-// updateData without its lock check: ours holds the lease, or nothing is written.
-const UPDATE_IF_HELD = `
-if redis.call('GET', KEYS[1] .. ':lock') ~= ARGV[1] then return 0 end
-if not redis.call('LPOS', KEYS[2], ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], 'data', ARGV[3])
-return 1
-`;
 
 /** An error that carries the delay a retry was settled with, for the backoff strategy. */
 class RetryError extends Error {
@@ -174,7 +175,10 @@ async function checkRedis(target: RedisTarget, timeoutMs: number, warn: (m: stri
 /** The BullMQ outbox. Open it with `openBullmqOutbox`. */
 export class BullmqOutboxStore implements OutboxStore {
   /** @inheritdoc */
-  readonly capabilities: StoreCapabilities = { selectiveLease: false };
+  readonly capabilities: StoreCapabilities = {
+    selectiveLease: false,
+    sharedPacer: (requestsPerMinute: number): Pacer => createRedisPacer(this.redis, this.#pacerKeys, requestsPerMinute),
+  };
   /** The target, with the password redacted in `shown`. */
   readonly target: RedisTarget;
   /** Redis commands of this store (producer side: fails fast rather than queueing forever). */
@@ -187,6 +191,10 @@ export class BullmqOutboxStore implements OutboxStore {
   readonly #leased = new Map<string, Job<CallJobData, DeliveredValue>>();
   #workerRedis: Redis | null = null;
   #closed = false;
+  /** The shared pacer's keys; the hold (`pause`) is the queue's one rate-limit hold. */
+  get #pacerKeys(): RedisPacerKeys {
+    return { slot: this.key('pacer'), last: this.key('pacer:last'), pause: this.key('pacer:pause') };
+  }
 
   /** Use `openBullmqOutbox`, which checks Redis first. */
   constructor(target: RedisTarget, options: BullmqOutboxOptions = {}) {
@@ -259,6 +267,8 @@ export class BullmqOutboxStore implements OutboxStore {
       throw new CrmUploadError('E_OUTBOX_UNSUPPORTED', 'the BullMQ outbox hands out jobs in its own order and cannot lease chosen calls', {});
     }
     if (options.limit === 0) return [];
+    // The CRM said "too many" (a 429's hold through the shared pacer): no process takes jobs until it ends.
+    if ((await holdLeftMs(this.redis, this.#pacerKeys.pause)) > 0) return [];
     const worker = await this.#workerFor(options.leaseMs);
     // One fetch is one script call; they go out a few at a time, and stop at the first round that comes
     // back short, so that an idle queue costs a handful of calls per poll rather than `limit`.
@@ -377,7 +387,7 @@ export class BullmqOutboxStore implements OutboxStore {
 
   /**
    * @inheritdoc
-   * A queue-wide rate limit (a 429's Retry-After) puts every due time off until it ends.
+   * The queue's rate-limit hold (a 429's Retry-After) puts every due time off until it ends.
    */
   async nextDueAt(options: { callIds?: readonly string[] } = {}): Promise<number | null> {
     this.#open();
@@ -386,21 +396,16 @@ export class BullmqOutboxStore implements OutboxStore {
     if (options.callIds !== undefined) {
       next = await this.#nextDueOf(options.callIds, now);
     } else {
-      const k = (name: string): string => this.#queue.toKey(name);
-      const [waiting, delayed, active] = await Promise.all([
-        this.redis.llen(k('wait')).then(async (n) => n + (await this.redis.zcard(k('prioritized'))) + (await this.redis.llen(k('paused')))),
-        this.redis.zrange(k('delayed'), 0, 0, 'WITHSCORES'),
-        this.redis.lrange(k('active'), 0, -1),
-      ]);
+      const { dueNow, earliestDelayed, active } = await queueSnapshot(this.redis, this.#queue);
       const times: number[] = [];
-      if (waiting > 0) times.push(now);
-      if (delayed[1] !== undefined) times.push(Math.floor(Number(delayed[1]) / DELAY_SCORE_SHIFT));
+      if (dueNow > 0) times.push(now);
+      if (earliestDelayed !== null) times.push(earliestDelayed);
       if (active.length > 0) times.push(...(await this.#leaseEnds(active, now)));
       next = times.length === 0 ? null : Math.min(...times);
     }
     if (next === null) return null;
-    const limited = await this.#queue.getRateLimitTtl(LIMITER.max);
-    return limited > 0 ? Math.max(next, now + limited) : next;
+    const held = await holdLeftMs(this.redis, this.#pacerKeys.pause);
+    return held > 0 ? Math.max(next, now + held) : next;
   }
 
   /**
@@ -502,7 +507,8 @@ export class BullmqOutboxStore implements OutboxStore {
   async obliterate(): Promise<void> {
     this.#open();
     await this.#queue.obliterate({ force: true });
-    await this.redis.del(this.key('open'), this.key('start'), this.key('pacer'), this.key('pacer:pause'), this.key('pacer:last'));
+    const pacer = this.#pacerKeys;
+    await this.redis.del(this.key('open'), this.key('start'), pacer.slot, pacer.last, pacer.pause);
   }
 
   async #settleOne(owner: string, s: Settlement): Promise<void> {
@@ -517,14 +523,9 @@ export class BullmqOutboxStore implements OutboxStore {
     this.#leased.delete(s.callId);
     const m = this.redis.multi();
     if (s.kind === 'delivered' || s.kind === 'dead') m.zrem(this.key('open'), s.callId);
-    const logKey = `${this.#queue.toKey(s.callId)}:logs`;
+    const logKey = logsKey(this.#queue, s.callId);
     for (const entry of s.log ?? []) m.rpush(logKey, JSON.stringify(entry));
     await m.exec();
-    if (s.kind === 'wait' && s.status === 429) {
-      // The CRM said "too many": every worker on every host holds off, not only this job.
-      const ms = s.nextAttemptAt - Date.now();
-      if (ms > 0) await this.#queue.rateLimit(ms);
-    }
   }
 
   /**
@@ -533,11 +534,11 @@ export class BullmqOutboxStore implements OutboxStore {
    * that is not active — one moved back by the stalled check is then simply sent again, same key.
    */
   async #deliver(job: Job<CallJobData, DeliveredValue>, owner: string, status: number | null): Promise<boolean> {
-    for (const token of [owner, '0']) {
+    for (const token of [owner, NO_LOCK_TOKEN]) {
       try {
         await job.moveToCompleted({ status }, token, false);
         // Without a token BullMQ leaves the lock in place: the holder's next move must find it gone.
-        if (token === '0') await this.redis.del(`${this.#queue.toKey(job.id as string)}:lock`);
+        if (token === NO_LOCK_TOKEN) await dropLock(this.redis, this.#queue, job.id as string);
         return true;
       } catch (err) {
         if (!isRefusal(err)) throw err;
@@ -561,8 +562,7 @@ export class BullmqOutboxStore implements OutboxStore {
     // Written only while we hold the lease (checked in the same script), so a stale owner changes
     // nothing and it never lands on top of another owner's checkpoint.
     const id = job.id as string;
-    const written = await this.redis.eval(UPDATE_IF_HELD, 2, this.#queue.toKey(id), this.#queue.toKey('active'), owner, id, JSON.stringify({ ...job.data, meta }));
-    if (Number(written) !== 1) return false;
+    if (!(await updateDataIfHeld(this.redis, this.#queue, id, owner, { ...job.data, meta }))) return false;
     job.data = { ...job.data, meta };
     try {
       if (s.kind === 'wait') {
@@ -612,7 +612,7 @@ export class BullmqOutboxStore implements OutboxStore {
       r.on('error', () => undefined);
       return r;
     })();
-    const schedule = this.#options.retryScheduleMs ?? DEFAULT_RETRY_SCHEDULE_MS;
+    const policy = this.#options.retryPolicy ?? DEFAULT_RETRY_POLICY;
     worker = new Worker<CallJobData, DeliveredValue>(this.target.queue, null, {
       connection: this.#workerRedis,
       prefix: this.target.prefix,
@@ -620,11 +620,10 @@ export class BullmqOutboxStore implements OutboxStore {
       lockDuration: leaseMs,
       stalledInterval: this.#options.stalledIntervalMs ?? Math.min(30_000, Math.max(250, Math.round(leaseMs / 2))),
       maxStalledCount: MAX_STALLED,
-      limiter: LIMITER,
       settings: {
         // docs/architecture.md's schedule with ±20% jitter; a retry settled by our worker says its delay itself.
         backoffStrategy: (attemptsMade: number, _type?: string, err?: Error) =>
-          err instanceof RetryError ? err.delayMs : nextDelay(attemptsMade, schedule),
+          err instanceof RetryError ? err.delayMs : delayAfter(policy, attemptsMade),
       },
     });
     worker.on('error', () => undefined);
@@ -647,8 +646,7 @@ export class BullmqOutboxStore implements OutboxStore {
 
   /** When the leases of these active jobs end (now for a lock already gone). */
   async #leaseEnds(active: readonly string[], now: number): Promise<number[]> {
-    const ttls = await Promise.all(active.map((id) => this.redis.pttl(`${this.#queue.toKey(id)}:lock`)));
-    return ttls.map((t) => (t > 0 ? now + t : now));
+    return (await locksLeftMs(this.redis, this.#queue, active)).map((left) => now + left);
   }
 
   async #nextDueOf(callIds: readonly string[], now: number): Promise<number | null> {
@@ -661,10 +659,8 @@ export class BullmqOutboxStore implements OutboxStore {
           case 'prioritized':
           case 'waiting-children':
             return now;
-          case 'delayed': {
-            const score = await this.redis.zscore(this.#queue.toKey('delayed'), id);
-            return score === null ? now : Math.floor(Number(score) / DELAY_SCORE_SHIFT);
-          }
+          case 'delayed':
+            return (await delayedDueAt(this.redis, this.#queue, id)) ?? now;
           case 'active':
             return (await this.#leaseEnds([id], now))[0] ?? now;
           default:
@@ -681,13 +677,11 @@ export class BullmqOutboxStore implements OutboxStore {
     const state = known ?? mapState(bull ?? (await job.getState())) ?? 'pending';
     const id = job.id as string;
     if (state === 'in_flight') {
-      const lockKey = `${this.#queue.toKey(id)}:lock`;
-      const [owner, ttl] = await Promise.all([this.redis.get(lockKey), this.redis.pttl(lockKey)]);
-      return toItem(job, state, { owner, until: owner === null || ttl <= 0 ? null : Date.now() + ttl, dueAt: null });
+      const { owner, leftMs } = await leaseOf(this.redis, this.#queue, id);
+      return toItem(job, state, { owner, until: leftMs <= 0 ? null : Date.now() + leftMs, dueAt: null });
     }
     if (state === 'pending') {
-      const score = await this.redis.zscore(this.#queue.toKey('delayed'), id);
-      return toItem(job, state, { owner: null, until: null, dueAt: score === null ? null : Math.floor(Number(score) / DELAY_SCORE_SHIFT) });
+      return toItem(job, state, { owner: null, until: null, dueAt: await delayedDueAt(this.redis, this.#queue, id) });
     }
     return toItem(job, state, { owner: null, until: null, dueAt: null });
   }
@@ -717,12 +711,6 @@ function jobOptions(callId: string, now: number): JobsOptions {
     removeOnComplete: false,
     removeOnFail: false,
   };
-}
-
-/** BullMQ's answer that a move is not ours to make (lock missing or not ours, job not active). */
-function isRefusal(err: unknown): boolean {
-  const message = err instanceof Error ? err.message : String(err);
-  return /Missing lock|not owned|Lock mismatch|is not in the active state|not in the (active|failed|completed)|Missing key|does not exist/i.test(message);
 }
 
 function mapState(s: string): OutboxState | null {

@@ -3,6 +3,7 @@
  * `rediss://` URL selects BullMQ, anything else is the path of a SQLite file.
  */
 import { ConfigError } from '../errors.ts';
+import type { RetryPolicy } from '../policy/retry-policy.ts';
 import type { OutboxStore } from './outbox-store.ts';
 import { openSqliteOutbox } from './sqlite-outbox-store.ts';
 
@@ -13,8 +14,8 @@ export function isRedisTarget(target: string): boolean {
 
 /** Options of `createOutbox` that only the BullMQ store reads. */
 export interface CreateOutboxOptions {
-  /** The retry schedule the BullMQ backoff falls back on (CRM_RETRY_SCHEDULE). */
-  retryScheduleMs?: readonly number[];
+  /** The retry policy the BullMQ backoff falls back on (passed by the composition root, `openDelivery`). */
+  retryPolicy?: RetryPolicy;
   /** Where start-up warnings go; default stderr. */
   warn?: (message: string) => void;
 }

@@ -5,6 +5,7 @@
  * States: pending → in_flight (leased) → delivered | dead. A failed attempt goes back to pending with its
  * next attempt time; an expired lease puts a crashed worker's item back to pending.
  */
+import type { Pacer } from '../pacing/pacer.ts';
 import type { CallPayload } from '../payload/call-payload.ts';
 
 /** The four states of an item. */
@@ -86,6 +87,13 @@ export interface StoreCapabilities {
    * worker that waits for some calls leases whatever is due until they are final.
    */
   selectiveLease: boolean;
+  /**
+   * A pacer shared by every process that uses this store (on every host), at the given requests per
+   * minute, or null when each process paces itself. Its `holdFor` is the store's one rate-limit hold
+   * (a 429's Retry-After): every process then sends nothing, and `lease`/`nextDueAt` hand out nothing,
+   * until it ends. The keys it keeps are the store's own (`obliterate` removes them with the rest).
+   */
+  sharedPacer: ((requestsPerMinute: number) => Pacer) | null;
 }
 
 /** The result of an enqueue: `enqueued: false` when the callId was already there (nothing changed). */

@@ -78,7 +78,7 @@ export class SqliteOutboxStore implements OutboxStore {
   /** Absolute path of the database file. */
   readonly path: string;
   /** @inheritdoc */
-  readonly capabilities: StoreCapabilities = { selectiveLease: true };
+  readonly capabilities: StoreCapabilities = { selectiveLease: true, sharedPacer: null };
   readonly #conn: SqliteOutboxConnection;
   readonly #busyTimeoutMs: number;
   readonly #mode: SqliteWriterMode;

@@ -8,15 +8,15 @@ import { createAdaptorServer } from '@hono/node-server';
 import type { Server } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import type { Hono } from 'hono';
-import { crmClientFor } from '../api/delivery-session.ts';
 import { loadConfig, type Config } from '../config/config.ts';
 import type { CrmClient } from '../crm/crm-client.ts';
 import { ConfigError } from '../errors.ts';
 import { listen } from '../http/listen.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
-import { createOutbox, isRedisTarget } from '../outbox/create-outbox.ts';
+import { openDelivery, openOutbox } from '../delivery/open-delivery.ts';
+import { isRedisTarget } from '../outbox/create-outbox.ts';
 import type { OutboxStore } from '../outbox/outbox-store.ts';
-import { startWorker, type WorkerHandle, type WorkerSummary } from '../worker/worker.ts';
+import type { WorkerHandle, WorkerSummary } from '../worker/worker.ts';
 import { createIngestApp, type IngestEnv } from './app.ts';
 import { isLoopbackHost } from './auth.ts';
 import { createEnqueueBatcher } from './enqueue-batcher.ts';
@@ -117,8 +117,7 @@ export async function startIngestServer(options: IngestServerOptions = {}): Prom
   const uploadsDir = resolve(options.uploadsDir ?? defaultUploadsDir(config));
   await removeStaleTemps(uploadsDir);
 
-  // The options every command whose worker delivers from the outbox passes (the BullMQ store reads them).
-  const store = options.store ?? (await createOutbox(config.outbox, { retryScheduleMs: config.retryScheduleMs }));
+  const { store } = await openOutbox(config, options.store);
   const batcher = createEnqueueBatcher(store);
   const runWorker = options.worker ?? true;
   const app = createIngestApp({ config, store, batcher, uploadsDir, maxJsonBytes, maxUploadBytes, logger, token: config.ingestToken, worker: runWorker });
@@ -131,8 +130,9 @@ export async function startIngestServer(options: IngestServerOptions = {}): Prom
     throw err;
   }
 
-  const client = runWorker ? (options.client ?? crmClientFor(config, logger)) : null;
-  const worker = client === null ? null : startWorker({ store, client, config, logger });
+  // Delivery on the same store (left open by the delivery: this server closes it below).
+  const delivery = runWorker ? await openDelivery(config, { store, logger, ...(options.client ? { client: options.client } : {}) }) : null;
+  const worker = delivery === null ? null : delivery.startWorker();
 
   let closing: Promise<WorkerSummary | null> | null = null;
   const close = (): Promise<WorkerSummary | null> => {
@@ -154,7 +154,7 @@ export async function startIngestServer(options: IngestServerOptions = {}): Prom
           summary = await worker.done;
         }
       } finally {
-        if (client !== null && !options.client) await client.close();
+        await delivery?.close();
         if (!options.store) await store.close();
       }
       return summary;

@@ -8,17 +8,14 @@ import { idempotencyKey } from '../crm/idempotency.ts';
 import type { AttemptLogEntry, OutboxItem, OutboxStore, Settlement } from '../outbox/outbox-store.ts';
 import { withRecording } from '../payload/build-payload.ts';
 import type { CallPayload } from '../payload/call-payload.ts';
-import type { Pacer } from './pacer.ts';
+import type { Pacer } from '../pacing/pacer.ts';
 import { runRecordingStep, stablePollMs, type AudioFigures } from './recording-step.ts';
-import { isExhausted, nextDelay } from './retry-schedule.ts';
-
-/** Rate-limited waits an item may take before a 429 counts as a failed attempt (docs/architecture.md). */
-export const MAX_RATE_LIMIT_WAITS = 100;
+import { delayAfter, isExhausted, mayWaitAgain, type RetryPolicy } from '../policy/retry-policy.ts';
 
 /** Delivery settings used by one attempt. */
 export interface DeliverySettings {
-  maxAttempts: number;
-  retryScheduleMs: readonly number[];
+  /** When failed and rate-limited attempts come back, and when they stop. */
+  retryPolicy: RetryPolicy;
   recordingWaitMs: number;
   timeoutMs: number;
 }
@@ -60,7 +57,7 @@ export async function deliverItem(item: OutboxItem, ctx: DeliverContext): Promis
 
   await ctx.pacer.acquire(ctx.signal);
   const result = await ctx.client.postCallData(prepared.payload, { idempotencyKey: idempotencyKey(item.callId, 'call-data'), signal: ctx.signal });
-  const { settlement, status } = decide(item, classifyOutcome(result), result, ctx);
+  const { settlement, status } = decide(item, classifyOutcome(result, { retryAfterCapMs: ctx.settings.retryPolicy.retryAfterCapMs }), result, ctx);
   const log = [...prepared.log, logEntry(item, 'call-data', result, settlement.kind, errorOf(settlement), ctx)];
   return {
     settlement: { ...settlement, log },
@@ -174,22 +171,22 @@ function decide(
   const now = (ctx.now ?? Date.now)();
   const status = result.kind === 'response' ? result.status : null;
   const { callId } = item;
-  const { retryScheduleMs, maxAttempts } = ctx.settings;
+  const policy = ctx.settings.retryPolicy;
 
   if (outcome.kind === 'delivered') return { settlement: { callId, kind: 'delivered', status }, status };
   if (outcome.kind === 'dead') return { settlement: { callId, kind: 'dead', status, error: outcome.reason, countAttempt: true }, status };
 
-  if (outcome.kind === 'wait' && item.rateLimitWaits < MAX_RATE_LIMIT_WAITS) {
+  if (outcome.kind === 'wait' && mayWaitAgain(policy, item.rateLimitWaits)) {
     // A rate-limited answer is the server pacing us, not a failure: the attempt is not spent.
-    const ms = outcome.ms ?? nextDelay(item.attempts + 1, retryScheduleMs, ctx.random);
+    const ms = outcome.ms ?? delayAfter(policy, item.attempts + 1, ctx.random);
     return { settlement: { callId, kind: 'wait', nextAttemptAt: now + ms, status, error: outcome.reason }, status };
   }
 
   const attempts = item.attempts + 1;
-  if (isExhausted(attempts, maxAttempts)) {
+  if (isExhausted(attempts, policy.maxAttempts)) {
     const error = `gave up after ${attempts} attempts: ${outcome.reason}`;
     return { settlement: { callId, kind: 'dead', status, error, countAttempt: true }, status };
   }
-  const delay = nextDelay(attempts, retryScheduleMs, ctx.random);
+  const delay = delayAfter(policy, attempts, ctx.random);
   return { settlement: { callId, kind: 'retry', nextAttemptAt: now + delay, status, error: outcome.reason }, status };
 }

@@ -11,13 +11,14 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setImmediate as yieldToIo } from 'node:timers/promises';
-import type { Config } from '../config/config.ts';
+import { retryPolicyOf, type Config } from '../config/config.ts';
 import { probeAudio } from '../ingest/audio.ts';
 import type { CrmClient } from '../crm/crm-client.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import type { OutboxItem, OutboxStore, Settlement } from '../outbox/outbox-store.ts';
 import { deliverItem, failedAttempt, type AttemptReport, type DeliverContext } from './deliver-item.ts';
-import type { Pacer } from './pacer.ts';
+import type { Pacer } from '../pacing/pacer.ts';
+import type { RetryPolicy } from '../policy/retry-policy.ts';
 import { pacerFor } from './pacer-for.ts';
 import type { AudioFigures } from './recording-step.ts';
 import { createSettleBatcher, type PendingSettlement } from './settle-batch.ts';
@@ -33,8 +34,10 @@ export interface WorkerOptions {
   logger?: Logger;
   /** Lease owner; default `<host>:<pid>:<random>`, unique per worker. */
   owner?: string;
-  /** Default: an in-process pacer at `config.rateLimit` requests per minute. */
+  /** Default: the store's shared pacer, else an in-process one, at `config.rateLimit` requests per minute. */
   pacer?: Pacer;
+  /** Default: the policy of `config` (its retry schedule and max attempts). */
+  retryPolicy?: RetryPolicy;
   /** Deliver what is due now, then return once nothing is due now. */
   once?: boolean;
   /** Only these calls. */
@@ -103,6 +106,7 @@ export function startWorker(options: WorkerOptions): WorkerHandle {
   const log = options.logger ?? silentLogger();
   const owner = options.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const pacer = options.pacer ?? pacerFor(store, config.rateLimit);
+  const settings = { retryPolicy: options.retryPolicy ?? retryPolicyOf(config), recordingWaitMs: config.recordingWaitMs, timeoutMs: config.timeoutMs };
   // A store that can pick leases only the calls asked for; a shared queue hands out whatever is due, and
   // this worker then delivers those too until its own calls are final (`finished`).
   const leaseIds = store.capabilities.selectiveLease ? options.callIds : undefined;
@@ -184,7 +188,7 @@ export function startWorker(options: WorkerOptions): WorkerHandle {
     store,
     client,
     pacer,
-    settings: config,
+    settings,
     signal,
     probe,
   });
@@ -239,7 +243,7 @@ export function startWorker(options: WorkerOptions): WorkerHandle {
       if (controller.signal.aborted) {
         toRelease.push(item.callId);
       } else {
-        const settlement = failedAttempt(item, `internal: ${errorText(err)}`, { settings: config });
+        const settlement = failedAttempt(item, `internal: ${errorText(err)}`, { settings });
         log.error({ callId: item.callId, attempt: item.attempts + 1, err: errorText(err), outcome: settlement.kind }, 'attempt');
         count(settlement);
         record(settlement, item);

@@ -12,6 +12,7 @@ import { parseRedisTarget, redactRedisUrl } from '../../src/outbox/redis-target.
 import { dropPrefix, REDIS_URL, redisOutboxUrl, redisSkipReason } from '../helpers/redis.ts';
 import { outboxContractSuite, type OutboxFixture } from './outbox-contract.ts';
 import { sampleItem } from './sample-item.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const STALLED_MS = 100;
 const skip = await redisSkipReason();
@@ -87,7 +88,7 @@ if (skip !== null) {
       }
     });
 
-    test('a 429 wait pauses the whole queue (queue.rateLimit) without using an attempt', async () => {
+    test('a 429 hold through the shared pacer pauses the whole queue; the wait uses no attempt', async () => {
       const { url, prefix } = redisOutboxUrl('pause');
       const a = await openBullmqOutbox(url, { warn: () => undefined });
       const b = await openBullmqOutbox(url, { warn: () => undefined });
@@ -96,7 +97,12 @@ if (skip !== null) {
         const [first] = await a.lease({ limit: 1, leaseMs: 60_000, owner: 'wa' });
         assert.equal(first?.callId, 'A');
         const until = Date.now() + 600;
+        // What the worker does with a 429: hold the store's shared pacer (the queue's one hold), record the wait.
+        assert.ok(a.capabilities.sharedPacer, 'the BullMQ store declares a shared pacer');
+        a.capabilities.sharedPacer(0).holdFor(until - Date.now());
         await a.settle('wa', [{ callId: 'A', kind: 'wait', nextAttemptAt: until, status: 429, error: 'Retry-After 1' }]);
+        // The hold is written without waiting for it (the worker is settling); it reaches Redis at once.
+        await waitFor('the hold to reach Redis', async () => ((await b.nextDueAt()) ?? 0) >= until - 50, 5_000, 10);
         // B was due all along, but another process on the same queue waits out the CRM's Retry-After too.
         assert.deepEqual(await b.lease({ limit: 5, leaseMs: 60_000, owner: 'wb' }), []);
         assert.ok(((await b.nextDueAt()) ?? 0) >= until - 50, 'the next due time waits for the pause');

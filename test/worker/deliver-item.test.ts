@@ -6,8 +6,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { OutboxItem } from '../../src/outbox/outbox-store.ts';
-import { deliverItem, MAX_RATE_LIMIT_WAITS, type DeliverContext } from '../../src/worker/deliver-item.ts';
-import { UNPACED, type Pacer } from '../../src/worker/pacer.ts';
+import { deliverItem, type DeliverContext } from '../../src/worker/deliver-item.ts';
+import { MAX_RATE_LIMIT_WAITS, retryPolicy } from '../../src/policy/retry-policy.ts';
+import { UNPACED, type Pacer } from '../../src/pacing/pacer.ts';
 import { crmAdmin, startTestCrm, type LocalCrm } from '../helpers/local-crm.ts';
 import { items, RECORDING_FIXTURE, setup, testConfig } from './harness.ts';
 
@@ -15,7 +16,7 @@ describe('deliverItem', () => {
   let crm: LocalCrm;
   let h: ReturnType<typeof setup>;
   let next = 0;
-  const settings = { maxAttempts: 4, retryScheduleMs: [1_000, 5_000], recordingWaitMs: 1_000, timeoutMs: 2_000 };
+  const settings = { retryPolicy: retryPolicy({ maxAttempts: 4, scheduleMs: [1_000, 5_000] }), recordingWaitMs: 1_000, timeoutMs: 2_000 };
   test.before(async () => {
     crm = await startTestCrm();
     h = setup(crm.url, testConfig());

@@ -21,7 +21,7 @@ import { ConfigError, describeError } from '../../errors.ts';
 import { compactUtc } from '../../ingest/session-id.ts';
 import { createLogger, type Logger } from '../../log/logger.ts';
 import type { TranscriptItem } from '../../logger/transcript-logger.ts';
-import { createOutbox, isRedisTarget } from '../../outbox/create-outbox.ts';
+import { openOutbox } from '../../delivery/open-delivery.ts';
 import type { OutboxStore } from '../../outbox/outbox-store.ts';
 import { callDataValidator } from '../../payload/validate-payload.ts';
 import { callInfoOf, type CallCampaign } from './call-metadata.ts';
@@ -223,9 +223,8 @@ class Attachment implements CrmUploadAttachment {
     if (config === null) {
       this.#store = null;
     } else {
-      const target = typeof options.outbox === 'string' ? (isRedisTarget(options.outbox) ? options.outbox : resolve(cwd, options.outbox)) : config.outbox;
       // Opened now, so that the enqueue at the end of the call takes milliseconds.
-      this.#store = given !== null ? Promise.resolve(given) : createOutbox(target);
+      this.#store = openOutbox(config, options.outbox).then(({ store }) => store);
       this.#store.catch((err: unknown) => {
         this.#logger.error({ code: errorInfo(err).code, err: describeError(err) }, 'cannot open the outbox: the call is journaled, but not enqueued until `crm-upload recover`');
       });

@@ -8,7 +8,7 @@ import { open, readdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { loadConfig, type Config } from '../../config/config.ts';
 import { createLogger, type Logger } from '../../log/logger.ts';
-import { createOutbox, isRedisTarget } from '../../outbox/create-outbox.ts';
+import { openOutbox } from '../../delivery/open-delivery.ts';
 import type { OutboxStore } from '../../outbox/outbox-store.ts';
 import { endLineFor, errorInfo, finalizeJournal, syncDir, TEMP_SUFFIX, type FinalizeResult } from './finalize-session.ts';
 import { ownerState, type JournalOwner } from './journal-owner.ts';
@@ -62,8 +62,7 @@ export async function recoverPartials(dir?: string, options: RecoverOptions = {}
   const own: { store: Promise<OutboxStore> | null } = { store: null };
   const store = (): Promise<OutboxStore> => {
     if (given !== null) return Promise.resolve(given);
-    const target = typeof options.outbox === 'string' ? (isRedisTarget(options.outbox) ? options.outbox : resolve(config.cwd, options.outbox)) : config.outbox;
-    own.store ??= createOutbox(target);
+    own.store ??= openOutbox(config, options.outbox).then(({ store }) => store);
     return own.store;
   };
   const results: RecoverResult[] = [];

@@ -4,8 +4,9 @@
  * own limiter counts jobs, but a call with a recording makes two requests, so the slots are per HTTP
  * request, as with the in-process pacer.
  *
- * Three Redis keys: the next free slot, the last grant, and a pause (a 429's Retry-After, `holdFor`)
- * that expires on its own. Two Lua scripts, on Redis's own clock (hosts' clocks may disagree; Redis's is
+ * Three Redis keys, named by whoever owns them (the BullMQ store, `capabilities.sharedPacer`): the next
+ * free slot, the last grant, and a pause (a 429's Retry-After, `holdFor`) that expires on its own. The
+ * pause is the one rate-limit hold of the queue: the store's lease reads it too. Two Lua scripts, on Redis's own clock (hosts' clocks may disagree; Redis's is
  * the one all of them share):
  * - RESERVE books the caller a slot, slot = max(now, next, end of the pause), next = slot + interval,
  *   so that concurrent callers on all hosts wake up one after another rather than together;
@@ -54,18 +55,32 @@ if left < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) 
 return 1
 `;
 
+/** How long the hold at `pauseKey` has left, ms (0 when none): what a lease checks before taking jobs. */
+export async function holdLeftMs(redis: Redis, pauseKey: string): Promise<number> {
+  return Math.max(0, await redis.pttl(pauseKey));
+}
+
 /** With pacing off, how often a process asks Redis whether another one has paused the queue. */
 export const PAUSE_POLL_MS = 100;
 
+/** The Redis keys of one shared pacer. */
+export interface RedisPacerKeys {
+  /** The next free slot (RESERVE). */
+  readonly slot: string;
+  /** The last grant on any host (CLAIM). */
+  readonly last: string;
+  /** The rate-limit hold (a 429's Retry-After), expiring on its own. */
+  readonly pause: string;
+}
+
 /**
- * A global pacer at `requestsPerMinute` on the keys `<key>`, `<key>:last` and `<key>:pause` of `redis`. With 0
+ * A global pacer at `requestsPerMinute` on the given keys of `redis`. With 0
  * requests are not paced, but a hold still pauses every process: each process then looks at the pause
  * at most every `PAUSE_POLL_MS`, so that requests do not each cost a round trip.
  */
-export function createRedisPacer(redis: Redis, key: string, requestsPerMinute: number, onError: (err: unknown) => void = () => undefined): Pacer {
+export function createRedisPacer(redis: Redis, keys: RedisPacerKeys, requestsPerMinute: number, onError: (err: unknown) => void = () => undefined): Pacer {
   const intervalMs = pacingIntervalMs(requestsPerMinute);
-  const pauseKey = `${key}:pause`;
-  const lastKey = `${key}:last`;
+  const { slot: key, pause: pauseKey, last: lastKey } = keys;
   // The last reservation this process made (its own clock), for `delayMs`, which cannot ask Redis.
   let lastSlotAt = -Infinity;
   let heldUntil = -Infinity;

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPacer, PACING_HEADROOM, pacingIntervalMs } from '../../src/worker/pacer.ts';
+import { createPacer, PACING_HEADROOM, pacingIntervalMs } from '../../src/pacing/pacer.ts';
 
 describe('createPacer', () => {
   test('the interval is 60/N s with the headroom, never shorter', () => {

@@ -1,7 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isExhausted, nextDelay } from '../../src/worker/retry-schedule.ts';
-import { DEFAULT_RETRY_SCHEDULE_MS } from '../../src/config/config.ts';
+import { DEFAULT_RETRY_SCHEDULE_MS, isExhausted, nextDelay } from '../../src/policy/retry-policy.ts';
 import { assertValidPayload, makeCallIdFor, makePayload } from '../helpers/payloads.ts';
 
 /** A small deterministic PRNG (mulberry32), so jitter rows are reproducible. */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { PAUSE_POLL_MS, createRedisPacer } from '../../src/worker/redis-pacer.ts';
+import { PAUSE_POLL_MS, createRedisPacer, type RedisPacerKeys } from '../../src/pacing/redis-pacer.ts';
 import { REDIS_URL, redisSkipReason } from '../helpers/redis.ts';
 
 const skip = await redisSkipReason();
@@ -19,10 +19,10 @@ describe('Redis pacer', { skip: skip ?? false }, () => {
     clients.push(r);
     return r;
   };
-  const freshKey = (): string => {
+  const freshKey = (): RedisPacerKeys => {
     const k = `crmtest-pacer-${randomUUID().slice(0, 8)}`;
     keys.push(k, `${k}:pause`, `${k}:last`);
-    return k;
+    return { slot: k, pause: `${k}:pause`, last: `${k}:last` };
   };
   after(async () => {
     if (keys.length > 0) await clients[0]?.del(...keys);

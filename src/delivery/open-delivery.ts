@@ -1,0 +1,119 @@
+/**
+ * The composition root (docs/architecture.md, "Composition root"): the one place that builds delivery
+ * from a `Config` — the outbox store, the pacer, the CRM client and the retry policy. Every command, the
+ * library API, the LiveKit integration, `serve`, the dashboard and the TranscriptLogger open their
+ * outbox and their workers through here, so each piece is chosen once, the same way everywhere.
+ */
+import { isAbsolute, resolve } from 'node:path';
+import { retryPolicyOf, type Config } from '../config/config.ts';
+import type { CrmClient } from '../crm/crm-client.ts';
+import { createHttpCrmClient } from '../crm/http-crm-client.ts';
+import { silentLogger, type Logger } from '../log/logger.ts';
+import { createOutbox, isRedisTarget } from '../outbox/create-outbox.ts';
+import type { OutboxStore } from '../outbox/outbox-store.ts';
+import type { Pacer } from '../pacing/pacer.ts';
+import type { RetryPolicy } from '../policy/retry-policy.ts';
+import { pacerFor } from '../worker/pacer-for.ts';
+import { startWorker, type WorkerHandle, type WorkerOptions } from '../worker/worker.ts';
+
+/**
+ * Where an outbox comes from, as the library options take it: an open store (used as it is and left
+ * open), a target (a SQLite path, relative to `config.cwd`, or a Redis URL), or nothing (`config.outbox`).
+ */
+export type OutboxOption = OutboxStore | string | undefined;
+
+/** The outbox target `option` names: `config.outbox` unless a path or URL is given. */
+export function outboxTargetOf(config: Pick<Config, 'outbox' | 'cwd'>, option?: string): string {
+  if (option === undefined || option.trim() === '') return config.outbox;
+  return isRedisTarget(option) || isAbsolute(option) ? option.trim() : resolve(config.cwd, option);
+}
+
+/** An outbox and whether the caller opened it here (and must close it). */
+export interface OpenedOutbox {
+  store: OutboxStore;
+  /** True when opened here: close it when done; false for a store the caller passed in. */
+  owned: boolean;
+}
+
+/** Open the outbox `option` names (see `OutboxOption`) with the configured retry policy. */
+export async function openOutbox(config: Config, option?: OutboxOption): Promise<OpenedOutbox> {
+  if (typeof option === 'object') return { store: option, owned: false };
+  const store = await createOutbox(outboxTargetOf(config, option), { retryPolicy: retryPolicyOf(config) });
+  return { store, owned: true };
+}
+
+/** The CRM client for a config: one keep-alive pool with a socket per concurrent delivery. */
+export function crmClientFor(config: Config, logger?: Logger): CrmClient {
+  return createHttpCrmClient({
+    apiUrl: config.apiUrl,
+    uploadUrl: config.uploadUrl,
+    apiKey: config.apiKey,
+    timeoutMs: config.timeoutMs,
+    connections: Math.max(32, config.concurrency),
+    logger,
+  });
+}
+
+/** What `openDelivery` takes besides the config. */
+export interface OpenDeliveryOptions {
+  /** The outbox: an open store (left open by `close`), a target, or `config.outbox` when absent. */
+  store?: OutboxOption;
+  /** A CRM client to use instead of one built from the config (left open by `close`). */
+  client?: CrmClient;
+  logger?: Logger;
+}
+
+/** Everything delivery needs, built once from a config. */
+export interface Delivery {
+  readonly config: Config;
+  readonly store: OutboxStore;
+  readonly client: CrmClient;
+  /** One pacer for every worker of this delivery: the store's shared one when it declares one. */
+  readonly pacer: Pacer;
+  readonly retryPolicy: RetryPolicy;
+  readonly logger: Logger;
+  /** Start a worker on these pieces; `options` add to them (callIds, hooks, once, …). */
+  startWorker(options?: Omit<WorkerOptions, 'store' | 'client' | 'config' | 'pacer' | 'retryPolicy'>): WorkerHandle;
+  /** Close what this delivery opened (a store or client passed in stays open). Idempotent. */
+  close(): Promise<void>;
+}
+
+/** The former name of `Delivery`. */
+export type DeliverySession = Delivery;
+
+/** Build delivery from `config`: open the outbox, choose its pacer, make the CRM client and the retry policy. */
+export async function openDelivery(config: Config, options: OpenDeliveryOptions = {}): Promise<Delivery> {
+  const opened = await openOutbox(config, options.store);
+  return deliveryOn(config, opened, options);
+}
+
+/**
+ * Build delivery on an outbox already open (`openDelivery` without the open): for a caller that keeps
+ * its own store, such as the TranscriptLogger. `close` closes the store only when `owned`.
+ */
+export function deliveryOn(config: Config, outbox: OpenedOutbox, options: Omit<OpenDeliveryOptions, 'store'> = {}): Delivery {
+  const { store, owned } = outbox;
+  const logger = options.logger ?? silentLogger();
+  const client = options.client ?? crmClientFor(config, logger);
+  const pacer = pacerFor(store, config.rateLimit);
+  const retryPolicy = retryPolicyOf(config);
+  let closing: Promise<void> | null = null;
+  return {
+    config,
+    store,
+    client,
+    pacer,
+    retryPolicy,
+    logger,
+    startWorker(extra = {}) {
+      return startWorker({ logger, ...extra, store, client, config, pacer, retryPolicy });
+    },
+    close() {
+      closing ??= (async () => {
+        if (options.client === undefined) await client.close();
+        if (owned) await store.close();
+      })();
+      return closing;
+    },
+  };
+}
