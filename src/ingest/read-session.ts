@@ -16,7 +16,8 @@ export type SessionItemsReader = (items: unknown, out: ItemsOut, problems: Probl
 
 /**
  * Read a session object. Naive `start_time`/`end_time` are UTC: the logger writes them from the same
- * UTC clock as its `Z` item times (docs/architecture.md). Throws InputProblemsError listing every problem.
+ * UTC clock as its `Z` item times (docs/architecture.md, "Time" → "Which zone a naive time is in"). Throws
+ * InputProblemsError listing every problem.
  */
 export function readSession(doc: unknown, file: string, ctx: ReadContext, format: FormatName, readItems: SessionItemsReader): CallRecord {
   const problems = new ProblemList(file, format);

@@ -201,7 +201,8 @@ export function mergeCallRecords(records: readonly CallRecord[]): CallRecord {
  * Apply a manifest to the call it names. The conversation's own times win; the manifest fills what
  * the conversation lacks: times (then `timesFrom` is `manifest`), the session id when the
  * conversation's was derived (so the callId is the session's), the campaign when the call has none,
- * and the caller number (`dialed_number`, which DESIGN ranks above the call's own data).
+ * and the caller number (`dialed_number`, which the payload mapping ranks above the call's own data;
+ * docs/architecture.md, "Payload" → "Caller number").
  */
 export function applyManifest(call: CallRecord, manifest: ManifestRecord): CallRecord {
   const out: CallRecord = { ...call };

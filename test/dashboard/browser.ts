@@ -1,5 +1,5 @@
 /**
- * Debian's chromium for the browser tests (TOOLCHAIN.md), driven by playwright-core: nothing downloads
+ * Debian's chromium for the browser tests (CONTRIBUTING.md, "Tests"), driven by playwright-core: nothing downloads
  * a browser of its own. Where chromium is missing the tests skip with the reason and the fix — except
  * on CI (`CI=true`), where `.ci/run` installs it and a missing one must fail.
  */
@@ -11,7 +11,7 @@ import { chromium, type BrowserContext } from 'playwright-core';
 /** Where Debian's chromium package puts the browser. */
 export const CHROMIUM = '/usr/bin/chromium';
 
-/** The flags of TOOLCHAIN.md (a fresh profile is given by `launchBrowser`). */
+/** Headless chromium in a container or CI: no sandbox, GPU or first-run work (a fresh profile is given by `launchBrowser`). */
 export const CHROMIUM_ARGS: readonly string[] = [
   '--headless',
   '--no-sandbox',

@@ -1,5 +1,5 @@
 /**
- * Redis for the tests (TOOLCHAIN.md): `REDIS_URL ?? redis://127.0.0.1:6379`. Where `REDIS_URL` is set or
+ * Redis for the tests (CONTRIBUTING.md, "Tests"): `REDIS_URL ?? redis://127.0.0.1:6379`. Where `REDIS_URL` is set or
  * `CI=true`, Redis is required and a missing one fails the tests; elsewhere they skip with the reason.
  */
 import { randomUUID } from 'node:crypto';

@@ -2,7 +2,7 @@
  * Per-call campaign metadata of a LiveKit job: the dispatcher may put `{campaignId, voiceAgentId,
  * clientId}` into the job's metadata (an agent dispatch, or the SIP dispatch rule's room
  * configuration) or the room's metadata, as JSON text. The ids override the configured ones
- * (docs/architecture.md), and options given to `attachCrmUpload` override both.
+ * (docs/architecture.md, "Payload: the contract" → "Ids"), and options given to `attachCrmUpload` override both.
  */
 import type { JobContextLike } from './livekit-types.ts';
 
