@@ -8,7 +8,7 @@ import { classifyOutcome, type Outcome } from '../crm/classify-outcome.ts';
 import type { CrmClient, CrmResult } from '../crm/crm-client.ts';
 import { idempotencyKey } from '../crm/idempotency.ts';
 import { isIncompleteAudio } from '../ingest/audio.ts';
-import type { Pacer } from './pacer.ts';
+import type { Pacer } from '../pacing/pacer.ts';
 
 /** Audio figures from the file itself. */
 export interface AudioFigures {
