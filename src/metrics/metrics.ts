@@ -167,9 +167,25 @@ export function createDeliveryMetrics(registry: Registry, options: { now?: () =>
   };
 }
 
-/** A registry with the process metrics prom-client collects (CPU, memory, event loop), under no prefix. */
+/**
+ * prom-client default metrics left out. Each is a gauge named like a counter (`_total`), which the Prometheus
+ * naming rules forbid and `promtool check metrics` flags ("non-counter metrics should not have _total
+ * suffix"); each only sums a gauge that stays, by type: `sum(nodejs_active_handles)`,
+ * `sum(nodejs_active_requests)`, `sum(nodejs_active_resources)` give the same figure. prom-client's own
+ * maintainers lean to deleting them (prometheus/client_js issue 283).
+ */
+export const DROPPED_DEFAULT_METRICS: readonly string[] = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
+/**
+ * A registry with the process metrics prom-client collects (CPU, memory, event loop), under no prefix,
+ * less DROPPED_DEFAULT_METRICS.
+ */
 export function newRegistry(options: { processMetrics?: boolean } = {}): Registry {
   const registry = new Registry();
-  if (options.processMetrics) collectDefaultMetrics({ register: registry });
+  if (options.processMetrics) {
+    collectDefaultMetrics({ register: registry });
+    // removeSingleMetric is a no-op for a name that is not there (e.g. resources on an older Node).
+    for (const name of DROPPED_DEFAULT_METRICS) registry.removeSingleMetric(name);
+  }
   return registry;
 }
