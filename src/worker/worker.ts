@@ -1,7 +1,16 @@
 /**
- * The delivery worker (docs/architecture.md, "Delivery"): leases due items in batches, runs up to `concurrency`
- * deliveries at once, records outcomes in small batched transactions, and sleeps until the next item is
- * due. `send` and `bulk` use the same worker through `deliverCalls`, so there is one delivery path.
+ * The delivery worker (docs/architecture.md, "Delivery" and "Worker steps"): leases due items in
+ * batches, runs up to `concurrency` deliveries at once, records outcomes in small batched transactions,
+ * and sleeps until the next item is due. `send`, `bulk` and `watch` use the same worker (`deliverCalls`
+ * in `deliver-calls.ts`), so there is one delivery path.
+ *
+ * The loop is a class that owns its state, in named steps that tests can call one at a time (as
+ * BullMQ's Worker has `getNextJob`, `moveToActive`, `waitForJob`):
+ * - `lease`: record the outcomes gathered so far and take as many due items as there is room for;
+ * - `startBuffered`: start leased items while slots are free;
+ * - `deliver`: one attempt of one item, then `settle` its outcome;
+ * - `settle`: gather an outcome for the next commit (and hold the pacer on a 429);
+ * - `sleep` and `wake`: wait for the next thing to do, cut short by a finished delivery or `stop()`.
  *
  * `node:sqlite` blocks the event loop for every commit, and a blocked loop delays every response in
  * flight, so the worker commits as rarely as the design allows: the outcomes gathered since the last
@@ -12,16 +21,16 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { retryPolicyOf, type Config } from '../config/config.ts';
-import { probeAudio } from '../ingest/audio.ts';
 import type { CrmClient } from '../crm/crm-client.ts';
+import { probeAudio } from '../ingest/audio.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import type { OutboxItem, OutboxStore, Settlement } from '../outbox/outbox-store.ts';
-import { deliverItem, failedAttempt, type AttemptReport, type DeliverContext } from './deliver-item.ts';
 import type { Pacer } from '../pacing/pacer.ts';
 import type { RetryPolicy } from '../policy/retry-policy.ts';
+import { deliverItem, failedAttempt, type AttemptReport, type DeliverContext, type DeliverySettings } from './deliver-item.ts';
 import { pacerFor } from './pacer-for.ts';
 import type { AudioFigures } from './recording-step.ts';
-import { createSettleBatcher, type PendingSettlement } from './settle-batch.ts';
+import { createSettleBatcher, type PendingSettlement, type SettleBatcher } from './settle-batch.ts';
 
 /** The configuration the worker reads. */
 export type WorkerConfig = Pick<Config, 'timeoutMs' | 'rateLimit' | 'concurrency' | 'maxAttempts' | 'retryScheduleMs' | 'recordingWaitMs'>;
@@ -102,98 +111,353 @@ export function leaseDurationMs(timeoutMs: number): number {
 
 /** Start delivering. Errors of the store end the worker: `done` rejects after a clean shutdown. */
 export function startWorker(options: WorkerOptions): WorkerHandle {
-  const { store, client, config } = options;
-  const log = options.logger ?? silentLogger();
-  const owner = options.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const pacer = options.pacer ?? pacerFor(store, config.rateLimit);
-  const settings = { retryPolicy: options.retryPolicy ?? retryPolicyOf(config), recordingWaitMs: config.recordingWaitMs, timeoutMs: config.timeoutMs };
-  // A store that can pick leases only the calls asked for; a shared queue hands out whatever is due, and
-  // this worker then delivers those too until its own calls are final (`finished`).
-  const leaseIds = store.capabilities.selectiveLease ? options.callIds : undefined;
-  const leaseMs = leaseDurationMs(config.timeoutMs);
-  const concurrency = Math.max(1, config.concurrency);
-  // Items leased ahead of a free slot, so that a finished delivery is replaced at once and one lease (a
-  // commit, which blocks the event loop) serves two rounds of slots. When the slots are stuck on slow
-  // requests a buffered item can wait longer than its lease allows; `pump` then gives it back rather
-  // than start an attempt that might outlive its lease.
-  const prefetch = 4 * concurrency;
-  const graceMs = options.graceMs ?? 10_000;
-  const started = performance.now();
-  const summary: WorkerSummary = { attempts: 0, delivered: 0, retried: 0, waited: 0, dead: 0, released: 0, durationMs: 0 };
+  const worker = new DeliveryWorker(options);
+  return { done: worker.run(), stop: () => worker.stop() };
+}
 
-  const running = new Map<string, AbortController>();
-  const tasks = new Set<Promise<void>>();
-  const buffer: OutboxItem[] = [];
-  const toRelease: string[] = [];
-  // Buffered items whose lease ran too short to start them; released by the loop.
-  const stale: string[] = [];
-  let stopping = false;
-  const probe = options.probe ?? probeAudio;
+/**
+ * One worker: its state and the steps of its loop. `startWorker` is the usual way to run one; tests
+ * drive the steps directly.
+ */
+export class DeliveryWorker {
+  /** This worker's lease owner. */
+  readonly owner: string;
+  /** What this worker has done so far (final once `run` resolves). */
+  readonly summary: WorkerSummary = { attempts: 0, delivered: 0, retried: 0, waited: 0, dead: 0, released: 0, durationMs: 0 };
+  readonly #options: WorkerOptions;
+  readonly #store: OutboxStore;
+  readonly #log: Logger;
+  readonly #pacer: Pacer;
+  readonly #settings: DeliverySettings;
+  /**
+   * A store that can pick leases only the calls asked for; a shared queue hands out whatever is due, and
+   * this worker then delivers those too until its own calls are final (`finished`).
+   */
+  readonly #leaseIds: readonly string[] | undefined;
+  readonly #leaseMs: number;
+  readonly #concurrency: number;
+  /**
+   * Items leased ahead of a free slot, so that a finished delivery is replaced at once and one lease (a
+   * commit, which blocks the event loop) serves two rounds of slots. When the slots are stuck on slow
+   * requests a buffered item can wait longer than its lease allows; `startBuffered` then gives it back
+   * rather than start an attempt that might outlive its lease.
+   */
+  readonly #prefetch: number;
+  readonly #batcher: SettleBatcher;
+  readonly #running = new Map<string, AbortController>();
+  readonly #tasks = new Set<Promise<void>>();
+  readonly #buffer: OutboxItem[] = [];
+  readonly #toRelease: string[] = [];
+  /** Buffered items whose lease ran too short to start them; released by the loop. */
+  readonly #stale: string[] = [];
+  /** Sleeps that a finished delivery, a committed batch or stop() can cut short. */
+  readonly #wakers = new Set<() => void>();
+  #stopping = false;
+  /**
+   * The earliest time (epoch ms) a lease can find something due. A lease that comes back short has
+   * taken everything due, so until then the loop does not lease again on its own (each try would be a
+   * commit); outcomes still ride along with leases when they have to be written anyway. Lowered by this
+   * worker's own retries and waits.
+   */
+  #nextLeaseAt = 0;
+  #done: Promise<WorkerSummary> | null = null;
+  #stopped: Promise<void> | null = null;
 
-  // The earliest time (epoch ms) a lease can find something due. A lease that comes back short has
-  // taken everything due, so until then the loop does not lease again on its own (each try would be a
-  // commit); outcomes still ride along with leases when they have to be written anyway. Lowered by this
-  // worker's own retries and waits.
-  let nextLeaseAt = 0;
-
-  const batcher = createSettleBatcher({
-    store,
-    owner,
-    flushMs: SETTLE_FLUSH_MS,
-    // The loop writes every batch itself, with the next lease when there is room for one.
-    onDue: () => poke(),
-    onCommitted(batch: readonly PendingSettlement[]) {
-      for (const { settlement, item } of batch) {
-        try {
-          options.onSettled?.(settlement, item);
-        } catch (err) {
-          // A caller's callback failing must not be mistaken for the outcomes not being recorded.
-          log.error({ callId: item.callId, err: errorText(err) }, 'onSettled callback failed');
-        }
-      }
-    },
-    onError(err) {
-      // The leases run out and the items go out again under the same keys; nothing is lost.
-      log.error({ err: errorText(err) }, 'could not record outcomes; the items will be retried when their leases expire');
-    },
-  });
-
-  /** Gather an outcome; a retry or wait makes its item due again, so lease again by then. */
-  function record(settlement: Settlement, item: OutboxItem): void {
-    if (settlement.kind === 'retry' || settlement.kind === 'wait') nextLeaseAt = Math.min(nextLeaseAt, settlement.nextAttemptAt);
-    // The CRM refuses every request alike while it rate-limits us: hold them all (on every host, with a
-    // shared pacer), not only this one, until its Retry-After is over.
-    if (settlement.kind === 'wait' && settlement.status === 429) pacer.holdFor(settlement.nextAttemptAt - Date.now());
-    batcher.add(settlement, item);
-  }
-
-  // Sleeps that a finished delivery, a committed batch or stop() can cut short.
-  const wakers = new Set<() => void>();
-  function poke(): void {
-    for (const wake of [...wakers]) wake();
-  }
-  function nap(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = (): void => {
-        clearTimeout(timer);
-        wakers.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, Math.max(0, ms));
-      wakers.add(wake);
+  constructor(options: WorkerOptions) {
+    const { store, config } = options;
+    this.#options = options;
+    this.#store = store;
+    this.#log = options.logger ?? silentLogger();
+    this.owner = options.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    this.#pacer = options.pacer ?? pacerFor(store, config.rateLimit);
+    this.#settings = { retryPolicy: options.retryPolicy ?? retryPolicyOf(config), recordingWaitMs: config.recordingWaitMs, timeoutMs: config.timeoutMs };
+    this.#leaseIds = store.capabilities.selectiveLease ? options.callIds : undefined;
+    this.#leaseMs = leaseDurationMs(config.timeoutMs);
+    this.#concurrency = Math.max(1, config.concurrency);
+    this.#prefetch = 4 * this.#concurrency;
+    this.#batcher = createSettleBatcher({
+      store,
+      owner: this.owner,
+      flushMs: SETTLE_FLUSH_MS,
+      // The loop writes every batch itself, with the next lease when there is room for one.
+      onDue: () => this.wake(),
+      onCommitted: (batch: readonly PendingSettlement[]) => this.#committed(batch),
+      onError: (err) => {
+        // The leases run out and the items go out again under the same keys; nothing is lost.
+        this.#log.error({ err: errorText(err) }, 'could not record outcomes; the items will be retried when their leases expire');
+      },
     });
   }
 
-  const deliverContext = (signal: AbortSignal): DeliverContext => ({
-    store,
-    client,
-    pacer,
-    settings,
-    signal,
-    probe,
-  });
+  /** Items leased and waiting for a slot. */
+  get buffered(): readonly OutboxItem[] {
+    return this.#buffer;
+  }
 
-  function logAttempt(item: OutboxItem, report: AttemptReport): void {
+  /** Calls being delivered now. */
+  get inFlight(): readonly string[] {
+    return [...this.#running.keys()];
+  }
+
+  /** True once `stop()` was called or the loop ended. */
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
+  /** Run the loop, then shut down cleanly. Rejects (after the shutdown) when the store fails. Call once. */
+  run(): Promise<WorkerSummary> {
+    this.#done ??= (async (): Promise<WorkerSummary> => {
+      const started = performance.now();
+      let failure: unknown = null;
+      try {
+        while (!this.#stopping && (await this.turn()));
+      } catch (err) {
+        failure = err;
+      }
+      await this.shutdown();
+      this.summary.durationMs = Math.round(performance.now() - started);
+      if (failure !== null) throw failure;
+      return this.summary;
+    })();
+    return this.#done;
+  }
+
+  /** Stop leasing, let in-flight requests finish within the grace period, release the rest. */
+  stop(): Promise<void> {
+    this.#stopped ??= (async () => {
+      this.#stopping = true;
+      this.wake();
+      await this.#done?.then(
+        () => undefined,
+        () => undefined,
+      );
+    })();
+    return this.#stopped;
+  }
+
+  /**
+   * One turn of the loop: give back stale items, then lease (with the outcomes gathered) when a lease
+   * is wanted or outcomes are due, else sleep. False when the worker is finished (`once`, `idleExit`).
+   */
+  async turn(): Promise<boolean> {
+    if (this.#stale.length > 0) {
+      // Rare (the slots were stuck for a whole request timeout): due again at once, for a fresh lease.
+      await this.#store.release(this.owner, this.#stale.splice(0));
+      this.#nextLeaseAt = 0;
+    }
+    const idle = this.#idle();
+    // Outcomes are written with the next lease, or on their own once they have waited long enough, or
+    // before an idle check.
+    if (this.#leaseWanted(this.#leaseRoom()) || (this.#batcher.size > 0 && (this.#batcher.due || idle))) {
+      // The commit blocks the event loop: let the answers that have already arrived be handled (and
+      // their slots refilled from the buffer) first, rather than keep them waiting behind it.
+      if (!idle) await yieldToIo();
+      if (this.#stopping) return false;
+      await this.lease();
+      return true;
+    }
+    return this.sleep();
+  }
+
+  /**
+   * Record the outcomes gathered so far and lease as many due items as there is room for, in one
+   * transaction (a top-up costs nothing extra); start them while slots are free. Returns how many
+   * items were leased.
+   */
+  async lease(): Promise<number> {
+    const room = this.#leaseRoom();
+    const items = await this.#batcher.flushAndLease({ limit: room, leaseMs: this.#leaseMs, callIds: this.#leaseIds });
+    this.#buffer.push(...items);
+    this.startBuffered();
+    if (this.#stopping) return items.length;
+    if (room > 0) this.#nextLeaseAt = items.length < room ? await this.#nextDue() : 0;
+    return items.length;
+  }
+
+  /** Start buffered items while slots are free. */
+  startBuffered(): void {
+    while (!this.#stopping && this.#running.size < this.#concurrency) {
+      const item = this.#buffer.shift();
+      if (item === undefined) return;
+      // An attempt needs up to a request timeout; started later than that before its lease ends, it
+      // could still be running when another worker takes the item over and sends it too.
+      if (item.leaseUntil !== null && item.leaseUntil - Date.now() < this.#options.config.timeoutMs) {
+        this.#stale.push(item.callId);
+        continue;
+      }
+      const controller = new AbortController();
+      this.#running.set(item.callId, controller);
+      const task = this.deliver(item, controller);
+      this.#tasks.add(task);
+      void task.finally(() => this.#tasks.delete(task));
+    }
+  }
+
+  /**
+   * One attempt of one leased item, its outcome gathered by `settle`. An attempt cut short by `stop()`
+   * is given back untouched; one that broke for a reason of our own counts as a failed attempt.
+   */
+  async deliver(item: OutboxItem, controller: AbortController): Promise<void> {
+    try {
+      const report = await deliverItem(item, this.#deliverContext(controller.signal));
+      const kind = report.settlement.kind;
+      // An answer that arrived is kept even after an abort; an attempt cut short goes back untouched.
+      if (controller.signal.aborted && kind !== 'delivered' && kind !== 'dead') {
+        this.#toRelease.push(item.callId);
+      } else {
+        this.#logAttempt(item, report);
+        this.#count(report.settlement);
+        this.#notifyAttempt(report, item);
+        this.settle(report.settlement, item);
+      }
+    } catch (err) {
+      if (controller.signal.aborted) {
+        this.#toRelease.push(item.callId);
+      } else {
+        const settlement = failedAttempt(item, `internal: ${errorText(err)}`, { settings: this.#settings });
+        this.#log.error({ callId: item.callId, attempt: item.attempts + 1, err: errorText(err), outcome: settlement.kind }, 'attempt');
+        this.#count(settlement);
+        this.settle(settlement, item);
+      }
+    } finally {
+      this.#running.delete(item.callId);
+      this.startBuffered();
+      this.wake();
+    }
+  }
+
+  /** Gather an outcome for the next commit; a retry or wait makes its item due again, so lease again by then. */
+  settle(settlement: Settlement, item: OutboxItem): void {
+    if (settlement.kind === 'retry' || settlement.kind === 'wait') this.#nextLeaseAt = Math.min(this.#nextLeaseAt, settlement.nextAttemptAt);
+    // The CRM refuses every request alike while it rate-limits us: hold them all (on every host, with a
+    // store's shared pacer), not only this one, until its Retry-After is over. The one 429 hold.
+    if (settlement.kind === 'wait' && settlement.status === 429) this.#pacer.holdFor(settlement.nextAttemptAt - Date.now());
+    this.#batcher.add(settlement, item);
+  }
+
+  /**
+   * Nothing to lease or write now: wait for what comes next (a due time, a finished delivery, a due
+   * batch of outcomes, `stop()`). False when the worker is finished (`once`, `idleExit`).
+   */
+  async sleep(): Promise<boolean> {
+    const room = this.#leaseRoom();
+    const idle = this.#idle();
+    if (idle && room > 0) {
+      // Nothing running, nothing gathered, and the last lease found nothing more due now.
+      if ((this.#options.once || this.#options.idleExit) && (await this.#finished())) return false;
+      await this.#nap(this.#nextLeaseAt - Date.now());
+    } else if (idle) {
+      // The pacer is booked further ahead than a lease lasts (a shared pacer, or a very low limit).
+      await this.#nap(Math.min(IDLE_POLL_MS * 4, this.#pacer.delayMs()));
+    } else if (room > 0 && Date.now() < this.#nextLeaseAt) {
+      // Slots are free but nothing more is due before nextLeaseAt; a finished delivery or a due batch
+      // of outcomes wakes the loop sooner.
+      await this.#nap(this.#nextLeaseAt - Date.now());
+    } else {
+      // Busy: a finished delivery or a due batch of outcomes wakes the loop.
+      await this.#nap(IDLE_POLL_MS * 4);
+    }
+    return true;
+  }
+
+  /** Cut every current sleep short. */
+  wake(): void {
+    for (const wake of [...this.#wakers]) wake();
+  }
+
+  /** Let in-flight requests finish within the grace period, write the outcomes, release the rest. */
+  async shutdown(): Promise<void> {
+    this.#stopping = true;
+    this.#toRelease.push(...this.#buffer.splice(0).map((i) => i.callId));
+    if (this.#tasks.size > 0) {
+      // Not #nap(): a delivery finishing would cut it short.
+      let graceTimer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => (graceTimer = setTimeout(resolve, this.#options.graceMs ?? 10_000)));
+      await Promise.race([Promise.allSettled([...this.#tasks]), grace]);
+      clearTimeout(graceTimer);
+      for (const controller of this.#running.values()) controller.abort(new Error('worker stopping'));
+      await Promise.allSettled([...this.#tasks]);
+    }
+    await this.#batcher.flush();
+    if (this.#toRelease.length > 0) {
+      const ids = this.#toRelease.splice(0);
+      await this.#store.release(this.owner, ids);
+      this.summary.released += ids.length;
+    }
+  }
+
+  #idle(): boolean {
+    return this.#running.size === 0 && this.#buffer.length === 0;
+  }
+
+  #nap(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.#wakers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, Math.max(0, ms));
+      this.#wakers.add(wake);
+    });
+  }
+
+  // How many items there is room for: the slots and the prefetch buffer, but never more than the pacer
+  // can start before their leases would run out (each needs time for its request within the lease).
+  #leaseRoom(): number {
+    let room = this.#concurrency + this.#prefetch - this.#running.size - this.#buffer.length;
+    if (this.#pacer.intervalMs > 0) {
+      const budget = this.#leaseMs - this.#options.config.timeoutMs - this.#pacer.delayMs();
+      room = Math.min(room, Math.floor(budget / this.#pacer.intervalMs) + 1 - this.#buffer.length);
+    }
+    return Math.max(0, room);
+  }
+
+  // Whether a lease is worth its commit: the buffer can no longer give every slot its next item (so the
+  // lease is taken while requests are in flight, not while slots wait for it), and there is room for a
+  // useful batch — or the buffer is empty and any item helps.
+  #leaseWanted(room: number): boolean {
+    if (room === 0 || Date.now() < this.#nextLeaseAt) return false;
+    return this.#buffer.length === 0 || (this.#buffer.length < this.#concurrency && room >= this.#prefetch - this.#concurrency);
+  }
+
+  async #finished(): Promise<boolean> {
+    if (this.#options.once) return true;
+    if (this.#options.callIds) {
+      const states = await this.#store.states(this.#options.callIds);
+      for (const state of states.values()) if (state === 'pending' || state === 'in_flight') return false;
+      return true;
+    }
+    return (await this.#store.nextDueAt()) === null;
+  }
+
+  /** After a short lease: when a lease can next find something (see `#nextLeaseAt`). */
+  async #nextDue(): Promise<number> {
+    const now = Date.now();
+    // Restricted to this worker's calls: another process's due items must not wake it up (it cannot
+    // take them), and the query costs the same however long the outbox's history is.
+    const next = await this.#store.nextDueAt(this.#leaseIds === undefined ? {} : { callIds: this.#leaseIds });
+    if (next === null) return now + IDLE_POLL_MS; // new enqueues are only seen by looking
+    if (next <= now) return now + RECHECK_MS;
+    return Math.min(next, now + IDLE_POLL_MS);
+  }
+
+  #deliverContext(signal: AbortSignal): DeliverContext {
+    return { store: this.#store, client: this.#options.client, pacer: this.#pacer, settings: this.#settings, signal, probe: this.#options.probe ?? probeAudio };
+  }
+
+  #committed(batch: readonly PendingSettlement[]): void {
+    for (const { settlement, item } of batch) {
+      try {
+        this.#options.onSettled?.(settlement, item);
+      } catch (err) {
+        // A caller's callback failing must not be mistaken for the outcomes not being recorded.
+        this.#log.error({ callId: item.callId, err: errorText(err) }, 'onSettled callback failed');
+      }
+    }
+  }
+
+  #logAttempt(item: OutboxItem, report: AttemptReport): void {
     const s = report.settlement;
     const line = {
       callId: item.callId,
@@ -206,242 +470,28 @@ export function startWorker(options: WorkerOptions): WorkerHandle {
       ...(s.kind === 'delivered' ? {} : { error: s.error }),
       ...(report.recordingNote ? { recordingNote: report.recordingNote } : {}),
     };
-    if (s.kind === 'dead') log.warn(line, 'attempt');
-    else log.info(line, 'attempt');
+    if (s.kind === 'dead') this.#log.warn(line, 'attempt');
+    else this.#log.info(line, 'attempt');
   }
 
-  function notifyAttempt(report: AttemptReport, item: OutboxItem): void {
+  #notifyAttempt(report: AttemptReport, item: OutboxItem): void {
     try {
-      options.onAttempt?.(report, item);
+      this.#options.onAttempt?.(report, item);
     } catch (err) {
-      log.error({ callId: item.callId, err: errorText(err) }, 'onAttempt callback failed');
+      this.#log.error({ callId: item.callId, err: errorText(err) }, 'onAttempt callback failed');
     }
   }
 
-  function count(s: Settlement): void {
-    summary.attempts += 1;
-    if (s.kind === 'delivered') summary.delivered += 1;
-    else if (s.kind === 'retry') summary.retried += 1;
-    else if (s.kind === 'wait') summary.waited += 1;
-    else summary.dead += 1;
+  #count(s: Settlement): void {
+    this.summary.attempts += 1;
+    if (s.kind === 'delivered') this.summary.delivered += 1;
+    else if (s.kind === 'retry') this.summary.retried += 1;
+    else if (s.kind === 'wait') this.summary.waited += 1;
+    else this.summary.dead += 1;
   }
-
-  async function runItem(item: OutboxItem, controller: AbortController): Promise<void> {
-    try {
-      const report = await deliverItem(item, deliverContext(controller.signal));
-      const kind = report.settlement.kind;
-      // An answer that arrived is kept even after an abort; an attempt cut short goes back untouched.
-      if (controller.signal.aborted && kind !== 'delivered' && kind !== 'dead') {
-        toRelease.push(item.callId);
-      } else {
-        logAttempt(item, report);
-        count(report.settlement);
-        notifyAttempt(report, item);
-        record(report.settlement, item);
-      }
-    } catch (err) {
-      if (controller.signal.aborted) {
-        toRelease.push(item.callId);
-      } else {
-        const settlement = failedAttempt(item, `internal: ${errorText(err)}`, { settings });
-        log.error({ callId: item.callId, attempt: item.attempts + 1, err: errorText(err), outcome: settlement.kind }, 'attempt');
-        count(settlement);
-        record(settlement, item);
-      }
-    } finally {
-      running.delete(item.callId);
-      pump();
-      poke();
-    }
-  }
-
-  // Start buffered items while slots are free.
-  function pump(): void {
-    while (!stopping && running.size < concurrency) {
-      const item = buffer.shift();
-      if (item === undefined) return;
-      // An attempt needs up to a request timeout; started later than that before its lease ends, it
-      // could still be running when another worker takes the item over and sends it too.
-      if (item.leaseUntil !== null && item.leaseUntil - Date.now() < config.timeoutMs) {
-        stale.push(item.callId);
-        continue;
-      }
-      const controller = new AbortController();
-      running.set(item.callId, controller);
-      const task = runItem(item, controller);
-      tasks.add(task);
-      void task.finally(() => tasks.delete(task));
-    }
-  }
-
-  // How many items there is room for: the slots and the prefetch buffer, but never more than the pacer
-  // can start before their leases would run out (each needs time for its request within the lease).
-  function leaseRoom(): number {
-    let room = concurrency + prefetch - running.size - buffer.length;
-    if (pacer.intervalMs > 0) {
-      const budget = leaseMs - config.timeoutMs - pacer.delayMs();
-      room = Math.min(room, Math.floor(budget / pacer.intervalMs) + 1 - buffer.length);
-    }
-    return Math.max(0, room);
-  }
-
-  async function finished(): Promise<boolean> {
-    if (options.once) return true;
-    if (options.callIds) {
-      const states = await store.states(options.callIds);
-      for (const state of states.values()) if (state === 'pending' || state === 'in_flight') return false;
-      return true;
-    }
-    return (await store.nextDueAt()) === null;
-  }
-
-  /** After a short lease: when a lease can next find something (see `nextLeaseAt`). */
-  async function nextDue(): Promise<number> {
-    const now = Date.now();
-    // Restricted to this worker's calls: another process's due items must not wake it up (it cannot
-    // take them), and the query costs the same however long the outbox's history is.
-    const next = await store.nextDueAt(leaseIds === undefined ? {} : { callIds: leaseIds });
-    if (next === null) return now + IDLE_POLL_MS; // new enqueues are only seen by looking
-    if (next <= now) return now + RECHECK_MS;
-    return Math.min(next, now + IDLE_POLL_MS);
-  }
-
-  // Whether a lease is worth its commit: the buffer can no longer give every slot its next item (so
-  // the lease is taken while requests are in flight, not while slots wait for it), and there is room
-  // for a useful batch — or the buffer is empty and any item helps.
-  function leaseWanted(room: number): boolean {
-    if (room === 0 || Date.now() < nextLeaseAt) return false;
-    return buffer.length === 0 || (buffer.length < concurrency && room >= prefetch - concurrency);
-  }
-
-  async function loop(): Promise<void> {
-    while (!stopping) {
-      if (stale.length > 0) {
-        // Rare (the slots were stuck for a whole request timeout): due again at once, for a fresh lease.
-        await store.release(owner, stale.splice(0));
-        nextLeaseAt = 0;
-      }
-      const idle = running.size === 0 && buffer.length === 0;
-      // Outcomes are written with the next lease, or on their own once they have waited long enough,
-      // or before an idle check.
-      if (leaseWanted(leaseRoom()) || (batcher.size > 0 && (batcher.due || idle))) {
-        // The commit blocks the event loop: let the answers that have already arrived be handled (and
-        // their slots refilled from the buffer) first, rather than keep them waiting behind it.
-        if (!idle) await yieldToIo();
-        if (stopping) break;
-        // One transaction: the outcomes, then whatever room there is (a top-up costs nothing extra).
-        const room = leaseRoom();
-        const items = await batcher.flushAndLease({ limit: room, leaseMs, callIds: leaseIds });
-        buffer.push(...items);
-        pump();
-        if (stopping) break;
-        if (room > 0) nextLeaseAt = items.length < room ? await nextDue() : 0;
-        continue;
-      }
-      const room = leaseRoom();
-      if (idle && room > 0) {
-        // Nothing running, nothing gathered, and the last lease found nothing more due now.
-        if ((options.once || options.idleExit) && (await finished())) break;
-        await nap(nextLeaseAt - Date.now());
-      } else if (idle) {
-        // The pacer is booked further ahead than a lease lasts (a shared pacer, or a very low limit).
-        await nap(Math.min(IDLE_POLL_MS * 4, pacer.delayMs()));
-      } else if (room > 0 && Date.now() < nextLeaseAt) {
-        // Slots are free but nothing more is due before nextLeaseAt; a finished delivery or a due
-        // batch of outcomes wakes the loop sooner.
-        await nap(nextLeaseAt - Date.now());
-      } else {
-        // Busy: a finished delivery or a due batch of outcomes wakes the loop.
-        await nap(IDLE_POLL_MS * 4);
-      }
-    }
-  }
-
-  async function shutdown(): Promise<void> {
-    stopping = true;
-    toRelease.push(...buffer.splice(0).map((i) => i.callId));
-    if (tasks.size > 0) {
-      // Not nap(): a delivery finishing would cut it short.
-      let graceTimer: NodeJS.Timeout | undefined;
-      const grace = new Promise<void>((resolve) => (graceTimer = setTimeout(resolve, graceMs)));
-      await Promise.race([Promise.allSettled([...tasks]), grace]);
-      clearTimeout(graceTimer);
-      for (const controller of running.values()) controller.abort(new Error('worker stopping'));
-      await Promise.allSettled([...tasks]);
-    }
-    await batcher.flush();
-    if (toRelease.length > 0) {
-      const ids = toRelease.splice(0);
-      await store.release(owner, ids);
-      summary.released += ids.length;
-    }
-  }
-
-  const done = (async (): Promise<WorkerSummary> => {
-    let failure: unknown = null;
-    try {
-      await loop();
-    } catch (err) {
-      failure = err;
-    }
-    await shutdown();
-    summary.durationMs = Math.round(performance.now() - started);
-    if (failure !== null) throw failure;
-    return summary;
-  })();
-
-  let stopped: Promise<void> | null = null;
-  return {
-    done,
-    stop() {
-      stopped ??= (async () => {
-        stopping = true;
-        poke();
-        await done.then(
-          () => undefined,
-          () => undefined,
-        );
-      })();
-      return stopped;
-    },
-  };
 }
 
-/** What `deliverCalls` reports. */
-export interface DeliverySummary {
-  delivered: number;
-  dead: number;
-  /** Still pending or in flight when the wait ended: the worker delivers them later. */
-  pending: number;
-  /** The final state of each listed call found in the outbox. */
-  perCall: Map<string, OutboxItem>;
-  worker: WorkerSummary;
-}
-
-/**
- * Deliver the listed calls now (what `send` and `bulk` do): keep going until each is delivered or dead
- * — including items a crashed process left leased, once their lease expires — or `maxWaitMs` passes.
- */
-export async function deliverCalls(options: WorkerOptions & { callIds: readonly string[]; maxWaitMs: number }): Promise<DeliverySummary> {
-  const handle = startWorker({ ...options, idleExit: true, once: false });
-  const timer = setTimeout(() => void handle.stop(), options.maxWaitMs);
-  let worker: WorkerSummary;
-  try {
-    worker = await handle.done;
-  } finally {
-    clearTimeout(timer);
-  }
-  const summary: DeliverySummary = { delivered: 0, dead: 0, pending: 0, perCall: new Map(), worker };
-  for (const callId of new Set(options.callIds)) {
-    const item = await options.store.get(callId);
-    if (item === null) continue;
-    summary.perCall.set(callId, item);
-    if (item.state === 'delivered') summary.delivered += 1;
-    else if (item.state === 'dead') summary.dead += 1;
-    else summary.pending += 1;
-  }
-  return summary;
-}
+export { deliverCalls, type DeliverySummary } from './deliver-calls.ts';
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
