@@ -3,7 +3,8 @@
  * integration touches, as structural types. `@livekit/agents` is an optional peer dependency: nothing
  * here imports it, so `crm-upload/livekit` loads (and type-checks) without it, and the real
  * `JobContext` and `voice.AgentSession` fit these shapes (examples/livekit-agent.ts checks that). Tests
- * pass an EventEmitter and a plain object in their place.
+ * run the real ones (a text-only session with LiveKit's `FakeLLM`, no room), and an EventEmitter with
+ * a plain object where a room is needed (SIP caller, egress, room metadata).
  */
 
 /** `voice.AgentSessionEventTypes.ConversationItemAdded`: a message (or handoff) joined `session.history`. */
