@@ -4,11 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { FaultState } from '../../src/local-crm/faults.ts';
-import type { FaultsUpdate } from '../../src/local-crm/options.ts';
-import type { LocalCrmStats, RequestRecord } from '../../src/local-crm/request-log.ts';
 import { startLocalCrm, type LocalCrm, type LocalCrmOptions } from '../../src/local-crm/server.ts';
-import type { CallPayload } from '../../src/payload/call-payload.ts';
 
 export type { LocalCrm, LocalCrmOptions } from '../../src/local-crm/server.ts';
 export type { LocalCrmStats, RequestRecord } from '../../src/local-crm/request-log.ts';
@@ -30,48 +26,7 @@ export async function withCrm<T>(options: LocalCrmOptions, fn: (crm: LocalCrm) =
   }
 }
 
-/** A typed client of the admin routes. */
-export interface CrmAdmin {
-  /** Every non-admin request seen (optionally only those after `since`). */
-  requests(since?: number): Promise<RequestRecord[]>;
-  /** Stored payloads. */
-  calls(): Promise<CallPayload[]>;
-  stats(): Promise<LocalCrmStats>;
-  /** Change faults; resolves to the new fault state. Rejects on a 400 with the server's message. */
-  faults(body: FaultsUpdate): Promise<FaultState>;
-  reset(): Promise<void>;
-  /** Resolves to false when there was no such call. */
-  deleteCall(callId: string): Promise<boolean>;
-  insertCall(payload: CallPayload): Promise<void>;
-}
-
-/** Admin client of the local CRM at `url` (its origin, e.g. `crm.url`). */
-export function crmAdmin(url: string): CrmAdmin {
-  const base = url.replace(/\/+$/, '');
-  const call = async <T>(method: string, path: string, body?: unknown, okStatuses: number[] = [200, 201]): Promise<{ status: number; json: T }> => {
-    const res = await fetch(`${base}/__admin${path}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const json = (await res.json()) as T;
-    if (!okStatuses.includes(res.status)) throw new Error(`local CRM admin ${method} ${path} answered ${res.status}: ${JSON.stringify(json)}`);
-    return { status: res.status, json };
-  };
-  return {
-    requests: async (since = 0) => (await call<RequestRecord[]>('GET', `/requests?since=${since}`)).json,
-    calls: async () => (await call<CallPayload[]>('GET', '/calls')).json,
-    stats: async () => (await call<LocalCrmStats>('GET', '/stats')).json,
-    faults: async (body) => (await call<FaultState>('POST', '/faults', body)).json,
-    reset: async () => {
-      await call('POST', '/reset', {});
-    },
-    deleteCall: async (callId) => (await call('DELETE', `/calls/${encodeURIComponent(callId)}`, undefined, [200, 404])).status === 200,
-    insertCall: async (payload) => {
-      await call('POST', '/calls', payload);
-    },
-  };
-}
+export { crmAdmin, type CrmAdmin } from '../../src/testing/crm-admin.ts';
 
 /** A server running in a child process (a local CRM, `crm-upload serve`, …). */
 export interface ListeningProcess {
