@@ -18,6 +18,8 @@ interface LocalCrmFlags {
   rateLimitWindowMs?: string;
   dataDir?: string;
   seed?: string;
+  ignoreIdempotency?: boolean;
+  lostAnswerRate?: string;
 }
 
 /** Register the `local-crm` command. */
@@ -32,6 +34,8 @@ export function registerLocalCrm(program: Command): void {
     .option('--reset-rate <r>', 'share (0-1) of requests whose connection is reset')
     .option('--rate-limit-per-min <n>', 'requests allowed per minute (0 = no limit)')
     .option('--rate-limit-window-ms <n>', 'sliding window of the rate limit', '60000')
+    .option('--ignore-idempotency', 'store every call-data POST as a new call (no replay, no 409), as a CRM that ignores Idempotency-Key')
+    .option('--lost-answer-rate <r>', 'share (0-1) of call-data POSTs stored and then answered by a cut connection')
     .option('--data-dir <dir>', 'keep calls and recordings as files in this folder')
     .option('--seed <n>', 'seed of the fault PRNG, for reproducible faults')
     .action(async (flags: LocalCrmFlags, cmd: Command) => {
@@ -81,6 +85,8 @@ function parseFlags(flags: LocalCrmFlags): LocalCrmOptions {
     rateLimitPerMin: whole('--rate-limit-per-min', flags.rateLimitPerMin, 0),
     rateLimitWindowMs: whole('--rate-limit-window-ms', flags.rateLimitWindowMs, 1),
     seed: whole('--seed', flags.seed, 0, 2 ** 32 - 1),
+    ignoreIdempotency: flags.ignoreIdempotency === true ? true : undefined,
+    lostAnswerRate: rate('--lost-answer-rate', flags.lostAnswerRate),
     dataDir: flags.dataDir === undefined ? undefined : resolve(userCwd(), flags.dataDir),
   };
   if ((options.failRate ?? 0) + (options.hangRate ?? 0) + (options.resetRate ?? 0) > 1) {

@@ -3,6 +3,7 @@
  * switch at run time. They are never subject to faults and never logged as requests.
  *
  * - `GET /__admin/requests[?since=SEQ]`, `GET /__admin/calls`, `GET /__admin/uploads`, `GET /__admin/stats`
+ * - `GET /__admin/duplicates`: the callIds held more than once (`[{ callId, count }]`, `ignoreIdempotency`)
  * - `GET /__admin/faults`, `POST /__admin/faults` (a `FaultsUpdate`; answers the new state)
  * - `POST /__admin/calls` (insert a payload as is), `DELETE /__admin/calls/:callId`
  * - `POST /__admin/reset` (calls, uploads, log, counts and faults back to the start)
@@ -28,6 +29,8 @@ export async function handleAdmin(ctx: CrmContext, req: IncomingMessage, res: Se
       return sendJson(res, 200, ctx.store.calls().map((c) => c.payload));
     case 'GET /uploads':
       return sendJson(res, 200, ctx.store.uploads().map(({ response: _response, ...meta }) => meta));
+    case 'GET /duplicates':
+      return sendJson(res, 200, ctx.store.duplicates());
     case 'GET /stats':
       return sendJson(res, 200, ctx.log.stats);
     case 'GET /faults':

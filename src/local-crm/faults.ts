@@ -14,7 +14,7 @@ import {
 } from './options.ts';
 
 /** The kind of fault applied to a request, as logged in `/__admin/requests`. */
-export type FaultKind = 'latency' | 'storm429' | 'rateLimit' | 'fail' | 'hang' | 'reset' | 'forceStatus' | 'uploadStatus';
+export type FaultKind = 'latency' | 'storm429' | 'rateLimit' | 'fail' | 'hang' | 'reset' | 'forceStatus' | 'uploadStatus' | 'lostAnswer';
 
 /** What to do with a request before its handler runs. */
 export type GateDecision =
@@ -68,7 +68,7 @@ export class FaultInjector {
   update(body: unknown, now: number = Date.now()): void {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new FaultSettingError('body', 'must be a JSON object');
     const u = body as FaultsUpdate & Record<string, unknown>;
-    const known = new Set(['latencyMs', 'failRate', 'hangRate', 'resetRate', 'rateLimitPerMin', 'rateLimitWindowMs', 'storm429', 'forceStatus', 'uploadStatus']);
+    const known = new Set(['latencyMs', 'failRate', 'hangRate', 'resetRate', 'rateLimitPerMin', 'rateLimitWindowMs', 'storm429', 'forceStatus', 'uploadStatus', 'ignoreIdempotency', 'lostAnswerRate']);
     for (const key of Object.keys(u)) if (!known.has(key)) throw new FaultSettingError(key, 'is not a fault setting');
 
     const settings = mergeFaultSettings(this.#settings, u);
@@ -145,6 +145,15 @@ export class FaultInjector {
       return { kind: 'fail', status: statuses[Math.floor(this.#random() * statuses.length)] ?? 500 };
     }
     return { kind: 'pass' };
+  }
+
+  /**
+   * Whether the answer to a call-data POST that was just stored is lost (`lostAnswerRate`). Drawn only
+   * while the rate is set, so that with it off a seed gives the same fault sequence as before.
+   */
+  loseAnswer(): boolean {
+    const rate = this.#settings.lostAnswerRate;
+    return rate > 0 && this.#random() < rate;
   }
 
   /** The forced answer for a call-data POST of `callId`, if a rule matches (using up one of its count). */

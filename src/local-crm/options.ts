@@ -18,6 +18,16 @@ export interface FaultSettings {
   rateLimitPerMin: number;
   /** Length of the sliding window of the rate limit, in ms. */
   rateLimitWindowMs: number;
+  /**
+   * Store every valid call-data POST as a new call, ignoring `Idempotency-Key` and the callId already
+   * held (no replay, no 409), as a CRM that does not honour the key would: a repeat is a duplicate.
+   */
+  ignoreIdempotency: boolean;
+  /**
+   * Share (0–1) of call-data POSTs that are stored and then never answered: the socket is destroyed
+   * instead of the 201 (the answer lost on the way back). Drawn apart from the other rates.
+   */
+  lostAnswerRate: number;
 }
 
 /** Options of `startLocalCrm`. */
@@ -63,6 +73,8 @@ export const DEFAULT_FAULTS: Readonly<FaultSettings> = {
   resetRate: 0,
   rateLimitPerMin: 0,
   rateLimitWindowMs: 60_000,
+  ignoreIdempotency: false,
+  lostAnswerRate: 0,
 };
 
 /** A fault setting with a bad value; `field` is the option's name. */
@@ -80,7 +92,7 @@ export class FaultSettingError extends Error {
  */
 export function mergeFaultSettings(current: FaultSettings, update: Partial<Record<keyof FaultSettings, unknown>>): FaultSettings {
   const next = { ...current };
-  const rate = (key: 'failRate' | 'hangRate' | 'resetRate'): void => {
+  const rate = (key: 'failRate' | 'hangRate' | 'resetRate' | 'lostAnswerRate'): void => {
     const v = update[key];
     if (v === undefined) return;
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) throw new FaultSettingError(key, `must be a number between 0 and 1, got ${JSON.stringify(v)}`);
@@ -95,6 +107,11 @@ export function mergeFaultSettings(current: FaultSettings, update: Partial<Recor
   rate('failRate');
   rate('hangRate');
   rate('resetRate');
+  rate('lostAnswerRate');
+  if (update.ignoreIdempotency !== undefined) {
+    if (typeof update.ignoreIdempotency !== 'boolean') throw new FaultSettingError('ignoreIdempotency', `must be true or false, got ${JSON.stringify(update.ignoreIdempotency)}`);
+    next.ignoreIdempotency = update.ignoreIdempotency;
+  }
   whole('latencyMs', 0);
   whole('rateLimitPerMin', 0);
   whole('rateLimitWindowMs', 1);

@@ -33,7 +33,9 @@ export interface CrmContext {
 let idCounter = 0;
 
 /**
- * `POST call-data`: validate, then create, replay or refuse (409) by callId and Idempotency-Key. The body
+ * `POST call-data`: validate, then create, replay or refuse (409) by callId and Idempotency-Key (or, with
+ * `ignoreIdempotency`, create one more copy whatever was held; with `lostAnswerRate`, sometimes store and
+ * then cut the connection instead of answering). The body
  * is read and validated at once; the answer (and the store) waits for `waitToAnswer`, which resolves
  * false when the client gave up meanwhile: then nothing is stored.
  */
@@ -66,7 +68,8 @@ export async function postCallData(
     return sendJson(res, 400, { success: false, message: 'Validation failed', errors });
   }
 
-  const existing = ctx.store.getCall(callId);
+  const { ignoreIdempotency } = ctx.faults.settings;
+  const existing = ignoreIdempotency ? undefined : ctx.store.getCall(callId);
   if (existing) {
     if (record.idempotencyKey !== null && record.idempotencyKey === existing.idempotencyKey) {
       ctx.log.stats.replays++;
@@ -80,7 +83,20 @@ export async function postCallData(
   const id = `${Math.floor(Date.now() / 1000).toString(16).padStart(8, '0')}${(++idCounter).toString(16).padStart(16, '0')}`;
   const response = { status: 201, body: { success: true, message: 'Call data saved successfully', data: { id, callId, createdAt } } };
   ctx.log.stats.created++;
-  await ctx.store.putCall({ callId, payload: payload as CallPayload, idempotencyKey: record.idempotencyKey, response, createdAt });
+  const call = { callId, payload: payload as CallPayload, idempotencyKey: record.idempotencyKey, response, createdAt };
+  if (ignoreIdempotency) {
+    // A CRM that ignores Idempotency-Key: every POST is a new call, a repeat a duplicate.
+    if (ctx.store.getCall(callId)) ctx.log.stats.duplicates++;
+    await ctx.store.addCopy(call);
+  } else {
+    await ctx.store.putCall(call);
+  }
+  if (ctx.faults.loseAnswer()) {
+    // Stored, and the answer lost on the way back: the client sees a closed connection.
+    ctx.log.fault(record, 'lostAnswer');
+    req.socket.destroy();
+    return;
+  }
   sendJson(res, response.status, response.body);
 }
 

@@ -40,6 +40,8 @@ export interface LocalCrmStats {
   replays: number;
   /** Call-data POSTs answered 409. */
   conflicts: number;
+  /** Calls stored as a further copy of a callId already held (`ignoreIdempotency`). */
+  duplicates: number;
   /** Call-data POSTs answered 400 (invalid JSON or contract violation). */
   invalid: number;
   /** Uploads that stored a file. */
@@ -110,10 +112,11 @@ function emptyStats(): LocalCrmStats {
     created: 0,
     replays: 0,
     conflicts: 0,
+    duplicates: 0,
     invalid: 0,
     uploadsStored: 0,
     uploadReplays: 0,
     rateLimited: 0,
-    faults: { latency: 0, storm429: 0, fail: 0, hang: 0, reset: 0, forceStatus: 0, uploadStatus: 0 },
+    faults: { latency: 0, storm429: 0, fail: 0, hang: 0, reset: 0, forceStatus: 0, uploadStatus: 0, lostAnswer: 0 },
   };
 }

@@ -3,6 +3,8 @@
  * them, for replays) and uploaded recordings (by file name, and by Idempotency-Key for replays). In
  * memory, or also as files under `dataDir` (`calls/*.json`, `recordings/*`, `uploads/*.json`), reloaded
  * on start. Memory is updated before any await, so two concurrent POSTs of one call cannot both create it.
+ * A CRM that ignores `Idempotency-Key` (the `ignoreIdempotency` fault) holds further copies of a callId
+ * (`addCopy`; files `calls/<callId>.<n>.json`), listed like any call.
  */
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
@@ -36,6 +38,10 @@ export interface StoredUpload {
 export class CrmStore {
   readonly dataDir: string | null;
   #calls = new Map<string, StoredCall>();
+  /** Every stored call, copies included, in creation order. */
+  #all: StoredCall[] = [];
+  /** Copies of a callId beyond its first (the first is in `#calls`). */
+  #copies = new Map<string, StoredCall[]>();
   #uploads = new Map<string, StoredUpload>();
   #uploadsByKey = new Map<string, StoredUpload>();
   #data = new Map<string, Buffer>();
@@ -51,21 +57,54 @@ export class CrmStore {
     return this.#calls.get(callId);
   }
 
-  /** Every stored call, in creation order. */
+  /** Every stored call, copies included, in creation order. */
   calls(): StoredCall[] {
-    return [...this.#calls.values()];
+    return [...this.#all];
+  }
+
+  /** How many records the store holds of `callId` (more than 1 only with `ignoreIdempotency`). */
+  copiesOf(callId: string): number {
+    return this.#calls.has(callId) ? 1 + (this.#copies.get(callId)?.length ?? 0) : 0;
+  }
+
+  /** The callIds held more than once, with how many records each, in order of first creation. */
+  duplicates(): { callId: string; count: number }[] {
+    return [...this.#copies.entries()].map(([callId, extra]) => ({ callId, count: 1 + extra.length }));
   }
 
   /** Store (or replace) a call; memory first, then its file. */
   async putCall(call: StoredCall): Promise<void> {
+    const old = this.#calls.get(call.callId);
     this.#calls.set(call.callId, call);
+    const at = old === undefined ? -1 : this.#all.indexOf(old);
+    if (at >= 0) this.#all[at] = call;
+    else this.#all.push(call);
     if (this.dataDir) await writeFile(join(this.dataDir, 'calls', `${fileSafe(call.callId)}.json`), JSON.stringify(call, null, 2));
   }
 
-  /** Remove a call; false when there was none. */
+  /**
+   * Store one more record of a call, beside any already held (a CRM that ignores `Idempotency-Key`
+   * creates a new call for every POST); the first record of a callId is stored as by `putCall`.
+   */
+  async addCopy(call: StoredCall): Promise<void> {
+    if (!this.#calls.has(call.callId)) return this.putCall(call);
+    const extra = this.#copies.get(call.callId) ?? [];
+    extra.push(call);
+    this.#copies.set(call.callId, extra);
+    this.#all.push(call);
+    if (this.dataDir) await writeFile(join(this.dataDir, 'calls', `${fileSafe(call.callId)}.${extra.length + 1}.json`), JSON.stringify(call, null, 2));
+  }
+
+  /** Remove a call and every copy of it; false when there was none. */
   async deleteCall(callId: string): Promise<boolean> {
     const had = this.#calls.delete(callId);
-    if (had && this.dataDir) await rm(join(this.dataDir, 'calls', `${fileSafe(callId)}.json`), { force: true });
+    const copies = this.#copies.get(callId)?.length ?? 0;
+    this.#copies.delete(callId);
+    if (had) this.#all = this.#all.filter((c) => c.callId !== callId);
+    if (had && this.dataDir) {
+      await rm(join(this.dataDir, 'calls', `${fileSafe(callId)}.json`), { force: true });
+      for (let n = 2; n <= copies + 1; n++) await rm(join(this.dataDir, 'calls', `${fileSafe(callId)}.${n}.json`), { force: true });
+    }
     return had;
   }
 
@@ -107,6 +146,8 @@ export class CrmStore {
   /** Forget every call and upload (and delete their files). */
   async reset(): Promise<void> {
     this.#calls.clear();
+    this.#all = [];
+    this.#copies.clear();
     this.#uploads.clear();
     this.#uploadsByKey.clear();
     this.#data.clear();
@@ -125,7 +166,11 @@ export class CrmStore {
       .filter((f) => f.endsWith('.json'))
       .map((f) => readJson<StoredCall>(join(dir, 'calls', f)))
       .sort(byTime);
-    for (const c of calls) this.#calls.set(c.callId, c);
+    for (const c of calls) {
+      this.#all.push(c);
+      if (!this.#calls.has(c.callId)) this.#calls.set(c.callId, c);
+      else this.#copies.set(c.callId, [...(this.#copies.get(c.callId) ?? []), c]);
+    }
     const uploads = readdirSync(join(dir, 'uploads'))
       .filter((f) => f.endsWith('.json'))
       .map((f) => readJson<StoredUpload>(join(dir, 'uploads', f)))
@@ -139,7 +184,8 @@ export class CrmStore {
   }
 }
 
-// callIds come from clients: encoded so that none can name a path outside the folder.
+// callIds come from clients: encoded so that none can name a path outside the folder. Dots are encoded
+// too, so the `.<n>` of a copy's file name can never be part of a callId.
 function fileSafe(callId: string): string {
   return encodeURIComponent(callId).replace(/\./g, '%2E');
 }
