@@ -57,6 +57,12 @@ export interface BulkOptions {
   onWarning?: (warning: { code: string; message: string; files: string[] }) => void;
   store?: OutboxStore;
   logger?: Logger;
+  /**
+   * Interrupts the run (Ctrl-C in the CLI): no more calls are prepared or leased, the requests in flight
+   * finish within the worker's grace period and their outcomes are committed, the leases still held are
+   * released, and the summary says `interrupted: true`. Running it again resumes.
+   */
+  signal?: AbortSignal;
 }
 
 /** The first batch is small so that delivery starts early; later ones are larger (one commit each). */
@@ -91,6 +97,7 @@ export async function bulkUploadFromDirectory(conversationsDir: string, options:
   summary.unmatchedLeads = plan.unmatchedLeads;
   summary.skippedFiles = plan.skipped;
   for (const w of plan.warnings) options.onWarning?.(w);
+  const interrupted = () => options.signal?.aborted === true;
 
   const kept = plan.keptItems;
   const wanted = (rangeMs: number) =>
@@ -141,7 +148,7 @@ export async function bulkUploadFromDirectory(conversationsDir: string, options:
     if (inRange.length > 0) callDataValidator(); // compiled once, before the first call is timed
     const pause = yielder();
     const seen = new Set<string>();
-    for (let i = 0; i < inRange.length; i++) {
+    for (let i = 0; i < inRange.length && !interrupted(); i++) {
       const planned = inRange[i]!;
       inRange[i] = undefined; // prepared calls are let go as the run proceeds
       options.onProgress?.({ phase: 'enqueue', done: i + 1, total: inRange.length });
@@ -174,7 +181,7 @@ export async function bulkUploadFromDirectory(conversationsDir: string, options:
         if (paused !== null) await paused;
       }
     }
-    await flush();
+    if (!interrupted()) await flush();
     kept.clear();
     seen.clear();
 
@@ -204,10 +211,14 @@ export async function bulkUploadFromDirectory(conversationsDir: string, options:
           },
         });
         const timer = setTimeout(() => void handle.stop(), maxWaitMs);
+        const onAbort = () => void handle.stop();
+        options.signal?.addEventListener('abort', onAbort, { once: true });
+        if (interrupted()) onAbort();
         try {
           await handle.done;
         } finally {
           clearTimeout(timer);
+          options.signal?.removeEventListener('abort', onAbort);
         }
         const outcome = await finalStates(session.store, toDeliver);
         summary.success += outcome.delivered;
@@ -223,6 +234,7 @@ export async function bulkUploadFromDirectory(conversationsDir: string, options:
     await delivery?.stop().catch(() => undefined);
     await session?.close();
   }
+  summary.interrupted = interrupted();
   summary.failed = summary.errors.length;
   summary.total = summary.success + summary.failed + summary.skipped + summary.pending + summary.dead;
   summary.durationMs = Date.now() - started;
@@ -324,7 +336,11 @@ class RunDelivery {
     this.#total = total;
     this.#options.onProgress?.({ phase: 'deliver', done: this.#settled, total });
     const deadline = Date.now() + maxWaitMs;
-    while (this.#outstanding.size > 0 && !this.#ended) {
+    const signal = this.#options.signal;
+    const aborted = () => signal?.aborted === true;
+    const onAbort = () => this.#wake?.();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    while (this.#outstanding.size > 0 && !this.#ended && !aborted()) {
       const left = deadline - Date.now();
       if (left <= 0) break;
       await new Promise<void>((done) => {
@@ -335,10 +351,11 @@ class RunDelivery {
           done();
         };
       });
-      if (this.#outstanding.size === 0 || this.#ended) break;
+      if (this.#outstanding.size === 0 || this.#ended || aborted()) break;
       const counts = await this.#session.store.counts();
       if (counts.pending + counts.in_flight === 0) break;
     }
+    signal?.removeEventListener('abort', onAbort);
     await this.stop();
     const rest = await finalStates(this.#session.store, [...this.#outstanding]);
     this.#outstanding.clear();

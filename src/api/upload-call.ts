@@ -19,6 +19,11 @@ export interface UploadCallOptions {
   logger?: Logger;
   /** How long to keep delivering before leaving the call to the worker; default 2 minutes. */
   maxWaitMs?: number;
+  /**
+   * Stops delivering early (Ctrl-C in the CLI): a request in flight finishes within the worker's grace
+   * period and its outcome is committed; otherwise the call stays queued for the worker.
+   */
+  signal?: AbortSignal;
 }
 
 /** The outcome of one call. */
@@ -69,6 +74,7 @@ export async function enqueueAndDeliver(prepared: PreparedCall, options: UploadC
       logger: session.logger,
       callIds: [callId],
       maxWaitMs: options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS,
+      signal: options.signal,
     });
     return resultOf(prepared, enqueued, summary.perCall.get(callId) ?? (await session.store.get(callId)));
   } finally {

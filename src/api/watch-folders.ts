@@ -13,7 +13,7 @@ import { collectCalls, hydrateBundle, runFolders } from '../bulk/collect-calls.t
 import type { Config } from '../config/config.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
-import type { OutboxStore } from '../outbox/outbox-store.ts';
+import type { OutboxItem, OutboxStore, Settlement } from '../outbox/outbox-store.ts';
 import { buildPayload } from '../payload/build-payload.ts';
 import { assertValidPayload } from '../payload/validate-payload.ts';
 import { startWorker, type WorkerHandle } from '../worker/worker.ts';
@@ -35,6 +35,8 @@ export interface WatchOptions {
   /** Called when a call is enqueued (`enqueued: false` when the outbox already had it). */
   onEnqueued?: (event: { callId: string; file: string; enqueued: boolean; recording: string | null }) => void;
   onError?: (error: { file: string; reason: string }) => void;
+  /** Called once each delivery outcome is committed (the worker's `onSettled`). */
+  onSettled?: (settlement: Settlement, item: OutboxItem) => void;
 }
 
 /** A running watch. */
@@ -61,7 +63,7 @@ export async function watchFolders(options: WatchOptions): Promise<WatchHandle> 
     manifestsDir: options.manifestsDir === undefined ? config.manifestsDir : options.manifestsDir,
   };
   const session = await openDelivery(config, options);
-  const worker: WorkerHandle = startWorker({ store: session.store, client: session.client, config, logger: session.logger });
+  const worker: WorkerHandle = startWorker({ store: session.store, client: session.client, config, logger: session.logger, onSettled: options.onSettled });
   const done = new Set<string>();
   const reported = new Set<string>();
   const pending = new Map<string, Pending>();

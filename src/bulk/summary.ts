@@ -31,9 +31,11 @@ export interface BulkSummary {
    * being written). Not counted in `total`: they are not calls.
    */
   skippedFiles: BulkError[];
+  /** The run was interrupted (Ctrl-C, SIGTERM, an aborted `signal`): running it again resumes. */
+  interrupted: boolean;
 }
 
 /** An empty summary. */
 export function emptySummary(): BulkSummary {
-  return { success: 0, failed: 0, skipped: 0, pending: 0, dead: 0, total: 0, durationMs: 0, errors: [], unmatchedLeads: [], skippedFiles: [] };
+  return { success: 0, failed: 0, skipped: 0, pending: 0, dead: 0, total: 0, durationMs: 0, errors: [], unmatchedLeads: [], skippedFiles: [], interrupted: false };
 }

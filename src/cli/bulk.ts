@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { bulkUploadFromDirectory } from '../api/bulk-upload.ts';
 import type { BulkSummary } from '../bulk/summary.ts';
 import { maskText } from '../log/mask.ts';
+import { interruptExitCode, interruptedLine, onInterrupt, sayInterrupt } from './interrupt.ts';
 import { createProgress } from './progress.ts';
 import { maxWaitFlag } from './send.ts';
 import { parseRangeFlag } from './time-range.ts';
@@ -70,6 +71,8 @@ export function registerBulk(program: Command): void {
         const until = parseRangeFlag(flags.until, '--until', config.sourceTimezone);
         const progress = createProgress(flags.progress && !flags.dryRun);
         const show = (text: string) => (globals.showPii ? text : maskText(text));
+        // Kept until the process ends, so that a second Ctrl-C during the last commits still exits at once.
+        const interrupt = onInterrupt({ onSignal: sayInterrupt(say) });
         let summary: BulkSummary;
         try {
           summary = await bulkUploadFromDirectory(dir, {
@@ -78,6 +81,7 @@ export function registerBulk(program: Command): void {
             until,
             maxWaitMs,
             dryRun: flags.dryRun,
+            signal: interrupt.signal,
             logger: cliLogger(globals),
             onPayload: (p) => out(JSON.stringify(p)),
             onProgress: (p) => progress.update(p),
@@ -88,13 +92,17 @@ export function registerBulk(program: Command): void {
         } finally {
           progress.stop();
         }
+        const received = interrupt.received;
         if (flags.dryRun) {
           say(`dry run: ${summary.pending} payload(s) printed, ${summary.failed} file(s) failed, nothing sent`);
           for (const e of summary.errors) say(`  failed ${e.file}: ${show(e.reason)}`);
+          if (received !== null) return interruptExitCode(received);
           return summary.failed > 0 ? EXIT.FAILED : EXIT.OK;
         }
         printSummary(summary, globals.showPii === true);
+        if (received !== null) say(interruptedLine(received));
         if (flags.json) out(JSON.stringify(summary));
+        if (received !== null) return interruptExitCode(received);
         return summary.failed + summary.pending + summary.dead > 0 ? EXIT.FAILED : EXIT.OK;
       });
     });

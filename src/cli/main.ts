@@ -8,7 +8,12 @@ import module from 'node:module';
 
 const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 13)) {
-  process.stderr.write(`crm-upload needs Node.js 22.13 or newer (node:sqlite); this is ${process.versions.node}.\n`);
+  // Every line ends with a newline, so that the shell prompt starts on its own line after it.
+  process.stderr.write(
+    `crm-upload needs Node.js 22.13 or newer (it keeps its outbox with node:sqlite); this is Node.js ${process.versions.node}.\n` +
+      'Install Node.js 22.13+ (24 LTS recommended: https://nodejs.org, or `nvm install 24`), then run crm-upload again.\n' +
+      'In a clone of the repository, `npm install` fetches the Node.js it pins: run `npm run crm-upload -- <command>` there.\n',
+  );
   process.exit(2);
 }
 module.enableCompileCache?.();

@@ -8,6 +8,7 @@ import { prepareCall } from '../api/prepare-call.ts';
 import { DEFAULT_MAX_WAIT_MS, enqueueAndDeliver } from '../api/upload-call.ts';
 import { parseDuration } from '../config/duration.ts';
 import { maskText } from '../log/mask.ts';
+import { interruptExitCode, interruptedLine, onInterrupt, sayInterrupt } from './interrupt.ts';
 import { CliExit, cliLogger, configFrom, EXIT, out, runAction, say, type GlobalOptions } from './context.ts';
 
 interface SendFlags {
@@ -65,10 +66,13 @@ export function registerSend(program: Command): void {
           out(JSON.stringify(prepared.payload));
           return EXIT.OK;
         }
-        const result = await enqueueAndDeliver(prepared, { config, logger: cliLogger(globals), maxWaitMs });
+        // Kept until the process ends, so that a second Ctrl-C during the last commit still exits at once.
+        const interrupt = onInterrupt({ onSignal: sayInterrupt(say) });
+        const result = await enqueueAndDeliver(prepared, { config, logger: cliLogger(globals), maxWaitMs, signal: interrupt.signal });
+        const received = interrupt.received;
         if (flags.json) {
           const { payload: _payload, ...rest } = result;
-          out(JSON.stringify(rest));
+          out(JSON.stringify({ ...rest, interrupted: received !== null }));
         }
         const already = result.enqueued ? '' : ' (already in the outbox)';
         if (result.state === 'delivered') {
@@ -80,6 +84,10 @@ export function registerSend(program: Command): void {
           return EXIT.FAILED;
         }
         say(`queued ${result.callId}: not delivered yet after ${result.attempts} attempt(s) (${result.lastError ?? 'waiting'}); crm-upload worker will retry`);
+        if (received !== null) {
+          say(interruptedLine(received));
+          return interruptExitCode(received);
+        }
         return EXIT.FAILED;
       });
     });

@@ -89,7 +89,7 @@ describe('crm-upload bulk', { concurrency: 2 }, () => {
       const first = await runCli(bulkArgs(set, '--concurrency', '16', '--json'), env);
       assert.equal(first.code, 0, first.stderr);
       const s1 = lastJson<Summary>(first);
-      assert.deepEqual({ ...s1, durationMs: 0 }, { success: N, failed: 0, skipped: 0, pending: 0, dead: 0, total: N, durationMs: 0, errors: [], unmatchedLeads: [], skippedFiles: [] });
+      assert.deepEqual({ ...s1, durationMs: 0 }, { success: N, failed: 0, skipped: 0, pending: 0, dead: 0, total: N, durationMs: 0, errors: [], unmatchedLeads: [], skippedFiles: [], interrupted: false });
       assert.ok(s1.durationMs > 0);
       assert.equal(stdoutLines(first).length, 1, 'stdout holds the summary and nothing else');
       assertDelivered(crm, await crmAdmin(crm.url).calls(), set.calls);
@@ -103,7 +103,7 @@ describe('crm-upload bulk', { concurrency: 2 }, () => {
       const second = await runCli(bulkArgs(set, '--concurrency', '16', '--json'), env);
       assert.equal(second.code, 0, second.stderr);
       const s2 = lastJson<Summary>(second);
-      assert.deepEqual({ ...s2, durationMs: 0 }, { success: 0, failed: 0, skipped: N, pending: 0, dead: 0, total: N, durationMs: 0, errors: [], unmatchedLeads: [], skippedFiles: [] });
+      assert.deepEqual({ ...s2, durationMs: 0 }, { success: 0, failed: 0, skipped: N, pending: 0, dead: 0, total: N, durationMs: 0, errors: [], unmatchedLeads: [], skippedFiles: [], interrupted: false });
       assert.match(second.stderr, /300 call\(s\) were already delivered and were skipped/);
       assert.equal((await crmAdmin(crm.url).stats()).requests, before, 'the second run sent nothing');
     });

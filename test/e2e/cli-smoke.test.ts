@@ -111,6 +111,7 @@ test('bulk of the fixtures: every call delivered; a second run sends nothing and
       success: 5, failed: 0, skipped: 0, pending: 0, dead: 0, total: 5, durationMs: 0, errors: [],
       unmatchedLeads: [join(FIX, 'leads/lead_20250929_133227.json')],
       skippedFiles: [{ file: join(FIX, 'conversations/event-log/transcripts.jsonl'), reason: EVENT_LOG_REASON }],
+      interrupted: false,
     });
     const calls = (await crmAdmin(crm.url).calls()) as unknown as { callDetails: { callId: string; recordingUrl?: string }; lead: { email?: string } }[];
     assert.equal(calls.length, 5);

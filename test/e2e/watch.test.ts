@@ -1,7 +1,7 @@
 /**
  * `crm-upload watch` end to end (issue 6, "Done when"): the real CLI as a long-running child against the
  * real local CRM; calls written after it started (transcript first, recording a moment later) are each
- * delivered once, and SIGTERM stops it with exit 0.
+ * delivered once, and SIGTERM stops it with exit 143 (interrupted: run it again to resume).
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +17,7 @@ after(removeTempDirs);
 
 const CALL_DATA = '/apis/api/public/call-data';
 
-test('watch delivers calls written after it started, the recording arriving after the transcript; SIGTERM exits 0', async () => {
+test('watch delivers calls written after it started, the recording arriving after the transcript; SIGTERM exits 143', async () => {
   // The calls are made in a staging folder, then moved into the watched folders one file at a time.
   const staged = generateCalls(tempDir('crm-e2e-watch-stage-'), { count: 2, recordingEvery: 2 });
   const withRec = staged.calls[0] as GeneratedCall;
@@ -86,7 +86,9 @@ test('watch delivers calls written after it started, the recording arriving afte
 
     child.kill('SIGTERM');
     const r = await exited;
-    assert.equal(r.code, 0, `watch exits 0 on SIGTERM; stderr: ${r.stderr}`);
+    assert.equal(r.code, 143, `watch exits 128 + 15 on SIGTERM; stderr: ${r.stderr}`);
+    assert.match(r.stderr, /watch: queued 2 · delivered 2 · dead 0/);
+    assert.match(r.stderr, /interrupted by SIGTERM.*run it again to resume/);
     assert.equal(r.stdout, '', 'watch prints nothing on stdout');
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
