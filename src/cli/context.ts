@@ -4,6 +4,7 @@
  */
 import { loadConfig, type Config } from '../config/config.ts';
 import { ConfigError, CrmUploadError, describeError } from '../errors.ts';
+import { isJournalStream, isLogLevel, jsonProcessWarnings, LOG_FORMATS, LOG_LEVELS, messageFormat, messageLine, resolveLogFormat, resolveLogLevel, setMessageFormat } from '../log/line-format.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 import { openOutbox } from '../delivery/open-delivery.ts';
 import type { OutboxStore } from '../outbox/outbox-store.ts';
@@ -15,6 +16,10 @@ export const EXIT = { OK: 0, FAILED: 1, USAGE: 2 } as const;
 export interface GlobalOptions {
   verbose?: boolean;
   showPii?: boolean;
+  /** pino level (`--log-level`; else `LOG_LEVEL`). */
+  logLevel?: string;
+  /** `auto`, `json` or `text` (`--log-format`; else `CRM_LOG_FORMAT`). */
+  logFormat?: string;
 }
 
 /** Thrown by a command to exit with a code after printing its message (no stack trace). */
@@ -33,14 +38,33 @@ export function configFrom(overrides: Record<string, string | undefined> = {}): 
   return loadConfig({ env });
 }
 
-/** The CLI logger: pino on stderr, PII masked unless `--show-pii`. */
+/** The CLI logger: pino on stderr, PII masked unless `--show-pii`; its level as `resolveLogLevel` says. */
 export function cliLogger(opts: GlobalOptions = {}): Logger {
-  return createLogger({ level: process.env.LOG_LEVEL ?? (opts.verbose ? 'debug' : 'warn'), showPii: opts.showPii });
+  return createLogger({ level: resolveLogLevel(opts.logLevel, process.env, opts.verbose === true, messageFormat()), showPii: opts.showPii });
 }
 
-/** Print one line for people (stderr). */
+/**
+ * Read `--log-format` and `--log-level` (or their variables) before a command runs: messages become
+ * JSON lines when asked or when stderr is the journal. A bad value exits 2 naming the flag.
+ */
+export function applyLogOptions(opts: GlobalOptions): void {
+  const format = resolveLogFormat(opts.logFormat, process.env, () => isJournalStream(process.env.JOURNAL_STREAM));
+  if (format === null) {
+    const from = opts.logFormat !== undefined ? '--log-format' : 'CRM_LOG_FORMAT';
+    throw new CliExit(EXIT.USAGE, `error: ${from} must be one of ${LOG_FORMATS.join(', ')}, got "${opts.logFormat ?? process.env.CRM_LOG_FORMAT}"`);
+  }
+  setMessageFormat(format, opts.showPii === true);
+  if (format === 'json') jsonProcessWarnings();
+  const level = opts.logLevel ?? process.env.LOG_LEVEL;
+  if (level !== undefined && !isLogLevel(level)) {
+    const from = opts.logLevel !== undefined ? '--log-level' : 'LOG_LEVEL';
+    throw new CliExit(EXIT.USAGE, `error: ${from} must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`);
+  }
+}
+
+/** Print one line for people (stderr): text, or a JSON line in the JSON log format. */
 export function say(line: string): void {
-  process.stderr.write(`${line}\n`);
+  process.stderr.write(messageLine(line));
 }
 
 /** Print machine output (stdout). */

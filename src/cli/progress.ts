@@ -1,9 +1,11 @@
 /**
- * Progress of a long run on stderr: a cli-progress bar (done/total, rate, ETA) on a TTY, a plain line
- * every few seconds otherwise (logs of CI and cron stay readable), nothing with `--no-progress`.
+ * Progress of a long run on stderr: a cli-progress bar (done/total, rate, ETA) on a TTY only, a plain line
+ * every few seconds otherwise (logs of CI and cron stay readable; a JSON line with JSON logs), nothing
+ * with `--no-progress`.
  */
 import cliProgress from 'cli-progress';
 import type { BulkProgress } from '../api/bulk-upload.ts';
+import { messageLine } from '../log/line-format.ts';
 
 /** A progress reporter: `update` with each event, `stop` at the end. */
 export interface ProgressReporter {
@@ -45,7 +47,8 @@ export function createProgress(enabled: boolean, stream: NodeJS.WriteStream = pr
   let printed = true;
   const print = (p: BulkProgress, now: number) => {
     const rate = p.done / Math.max(0.001, (now - started) / 1000);
-    stream.write(`${LABEL[p.phase]} ${p.done}${p.total !== null ? `/${p.total}` : ''} (${rate.toFixed(0)}/s)\n`);
+    // A line like any other message: JSON when the logs are (journald, shippers), else text.
+    stream.write(messageLine(`${LABEL[p.phase]} ${p.done}${p.total !== null ? `/${p.total}` : ''} (${rate.toFixed(0)}/s)`));
     last = now;
     printed = true;
   };
