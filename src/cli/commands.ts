@@ -15,10 +15,11 @@ import { registerRecover } from './recover.ts';
 import { registerServe } from './serve.ts';
 import { registerDashboard } from './dashboard.ts';
 import { registerReconcile } from './reconcile.ts';
+import { registerDoctor } from './doctor.ts';
 import { registerBackup } from './backup.ts';
 
 /** Adds one command to the program. */
 export type RegisterCommand = (program: Command) => void;
 
 /** Every command of the CLI, in help order. */
-export const commands: RegisterCommand[] = [registerSend, registerBulk, registerWatch, registerLocalCrm, registerValidate, registerWorker, registerStatus, registerDeadLetter, registerServe, registerDashboard, registerReconcile, registerBackup, registerRecover, registerDemo];
+export const commands: RegisterCommand[] = [registerSend, registerBulk, registerWatch, registerLocalCrm, registerValidate, registerWorker, registerStatus, registerDeadLetter, registerServe, registerDashboard, registerReconcile, registerBackup, registerRecover, registerDoctor, registerDemo];
