@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { userCwd } from '../config/config.ts';
 import { startLocalCrm } from '../local-crm/server.ts';
 import { FaultSettingError, type LocalCrmOptions } from '../local-crm/options.ts';
+import { parseStrangeAnswerFlag, STRANGE_ANSWER_KINDS } from '../local-crm/strange-answers.ts';
 import { CliExit, EXIT, runAction, say, type GlobalOptions } from './context.ts';
 
 interface LocalCrmFlags {
@@ -18,6 +19,7 @@ interface LocalCrmFlags {
   rateLimitWindowMs?: string;
   dataDir?: string;
   seed?: string;
+  strangeAnswer?: string[];
   ignoreIdempotency?: boolean;
   lostAnswerRate?: string;
 }
@@ -38,6 +40,11 @@ export function registerLocalCrm(program: Command): void {
     .option('--lost-answer-rate <r>', 'share (0-1) of call-data POSTs stored and then answered by a cut connection')
     .option('--data-dir <dir>', 'keep calls and recordings as files in this folder')
     .option('--seed <n>', 'seed of the fault PRNG, for reproducible faults')
+    .option(
+      '--strange-answer <kind[:count][@upload]>',
+      `answer call-data POSTs (or uploads) strangely: ${STRANGE_ANSWER_KINDS.join(', ')}; repeatable`,
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .action(async (flags: LocalCrmFlags, cmd: Command) => {
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       await runAction(globals.verbose, async () => {
@@ -88,6 +95,13 @@ function parseFlags(flags: LocalCrmFlags): LocalCrmOptions {
     ignoreIdempotency: flags.ignoreIdempotency === true ? true : undefined,
     lostAnswerRate: rate('--lost-answer-rate', flags.lostAnswerRate),
     dataDir: flags.dataDir === undefined ? undefined : resolve(userCwd(), flags.dataDir),
+    strangeAnswer: (flags.strangeAnswer ?? []).map((spec) => {
+      try {
+        return parseStrangeAnswerFlag(spec);
+      } catch (err) {
+        throw new CliExit(EXIT.USAGE, `error: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }),
   };
   if ((options.failRate ?? 0) + (options.hangRate ?? 0) + (options.resetRate ?? 0) > 1) {
     throw new CliExit(EXIT.USAGE, 'error: --fail-rate + --hang-rate + --reset-rate must not exceed 1');

@@ -21,6 +21,11 @@ export interface ClassifyContext {
   retryAfterCapMs?: number;
   /** Clock used for HTTP-date Retry-After values; default `Date.now()`. */
   now?: number;
+  /**
+   * The request is of use only with the CRM's JSON answer (the recording upload, whose `data.url` the
+   * call links to): a 2xx whose body is not valid JSON is then asked again rather than taken as done.
+   */
+  needsAnswer?: boolean;
 }
 
 // Statuses that say "try the same request again later". Other 5xx are also retried (see below).
@@ -55,7 +60,18 @@ export function classifyOutcome(result: CrmResult, ctx: ClassifyContext = {}): O
   const { status, headers } = result;
   const reason = `HTTP ${status}: ${crmMessage(result.body)}`;
 
-  if (status >= 200 && status < 300) return { kind: 'delivered' };
+  if (status >= 200 && status < 300) {
+    // An HTML page is not the CRM's API speaking (a login or captive-portal page, a proxy, or a URL
+    // that points at the web app): it proves nothing was stored. Asking again under the same key is
+    // safe, and the schedule bounds it (docs/architecture.md, "Delivery" → "Outcomes").
+    if (isHtmlPage(result)) return { kind: 'retry', reason: `HTTP ${status} with an HTML page${htmlTitle(result.body)}, not the CRM's JSON answer` };
+    // The status says it was stored, but the answer we need cannot be read: the same key makes the CRM
+    // answer again from its record, without storing a second copy.
+    if (ctx.needsAnswer === true && !isJsonObject(result.body)) {
+      return { kind: 'retry', reason: `HTTP ${status} with an answer that is not valid JSON: ${crmMessage(result.body)}` };
+    }
+    return { kind: 'delivered' };
+  }
   // The CRM already holds this call: our earlier attempt (or a copy of it) got through.
   if (status === 409) return { kind: 'delivered' };
 
@@ -75,10 +91,30 @@ export function classifyOutcome(result: CrmResult, ctx: ClassifyContext = {}): O
   }
 
   if (RETRY_STATUSES.has(status)) return { kind: 'retry', reason };
+  // A refused key is about the sender, not the call: dead-lettering would turn a key rotation into a
+  // dead-letter list to replay by hand, while a retry delivers by itself once the key is fixed.
+  if (status === 401 || status === 403) return { kind: 'retry', reason: `${reason} (is CRM_API_KEY right?)` };
   if (status >= 400 && status < 500) return { kind: 'dead', reason };
   // Other 5xx (501, 505, 507…) and odd statuses: retrying is bounded by the schedule, and dropping a
   // call on an unexpected server state would lose data.
   return { kind: 'retry', reason };
+}
+
+/** True when a response is an HTML page (by its content type, or by a body that starts like one). */
+export function isHtmlPage(result: Extract<CrmResult, { kind: 'response' }>): boolean {
+  const type = result.headers['content-type'] ?? '';
+  if (/\btext\/html\b|\bapplication\/xhtml\+xml\b/i.test(type)) return true;
+  return typeof result.body === 'string' && /^\s*<(!doctype\s+html|html)\b/i.test(result.body);
+}
+
+// The page's <title>, which names it better than its markup does.
+function htmlTitle(body: unknown): string {
+  const title = typeof body === 'string' ? /<title[^>]*>([^<]*)<\/title>/i.exec(body)?.[1]?.trim() : undefined;
+  return title ? ` ("${shorten(title, 80)}")` : '';
+}
+
+function isJsonObject(body: unknown): boolean {
+  return body !== null && typeof body === 'object' && !Array.isArray(body);
 }
 
 /** The CRM's own words from a response body, short enough for a log line or a dead-letter reason. */

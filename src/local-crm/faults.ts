@@ -12,9 +12,10 @@ import {
   type FaultsUpdate,
   type ForceStatusRule,
 } from './options.ts';
+import { checkStrangeAnswerRule, matchStrangeAnswer, useStrangeAnswer, type StrangeAnswerRule } from './strange-answers.ts';
 
 /** The kind of fault applied to a request, as logged in `/__admin/requests`. */
-export type FaultKind = 'latency' | 'storm429' | 'rateLimit' | 'fail' | 'hang' | 'reset' | 'forceStatus' | 'uploadStatus' | 'lostAnswer';
+export type FaultKind = 'latency' | 'storm429' | 'rateLimit' | 'fail' | 'hang' | 'reset' | 'forceStatus' | 'uploadStatus' | 'strangeAnswer' | 'lostAnswer';
 
 /** What to do with a request before its handler runs. */
 export type GateDecision =
@@ -30,6 +31,7 @@ export interface FaultState extends FaultSettings {
   storm429: { untilMs: number; retryAfterS: number } | null;
   forceStatus: ForceStatusRule[];
   uploadStatus: ForceStatusRule | null;
+  strangeAnswer: StrangeAnswerRule[];
 }
 
 /** The fault state of one server. */
@@ -40,10 +42,14 @@ export class FaultInjector {
   #storm: { untilMs: number; retryAfterS: number } | null = null;
   #forceRules: ForceStatusRule[] = [];
   #uploadRule: ForceStatusRule | null = null;
+  #initialStrange: StrangeAnswerRule[];
+  #strangeRules: StrangeAnswerRule[];
   // Times of the requests let through, oldest first, for the sliding window.
   #admitted: number[] = [];
 
-  constructor(initial: Partial<FaultSettings>, seed?: number) {
+  constructor(initial: Partial<FaultSettings>, seed?: number, strangeAnswers: readonly StrangeAnswerRule[] = []) {
+    this.#initialStrange = strangeAnswers.map((r, i) => checkStrangeAnswerRule(`strangeAnswer[${i}]`, r));
+    this.#strangeRules = this.#initialStrange;
     this.#initial = mergeFaultSettings(DEFAULT_FAULTS, initial);
     this.#settings = this.#initial;
     this.#random = mulberry32(seed ?? Math.floor(Math.random() * 2 ** 32));
@@ -61,6 +67,7 @@ export class FaultInjector {
       storm429: this.#storm && this.#storm.untilMs > now ? { ...this.#storm } : null,
       forceStatus: this.#forceRules.map((r) => ({ ...r })),
       uploadStatus: this.#uploadRule ? { ...this.#uploadRule } : null,
+      strangeAnswer: this.#strangeRules.map((r) => ({ ...r })),
     };
   }
 
@@ -68,7 +75,7 @@ export class FaultInjector {
   update(body: unknown, now: number = Date.now()): void {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new FaultSettingError('body', 'must be a JSON object');
     const u = body as FaultsUpdate & Record<string, unknown>;
-    const known = new Set(['latencyMs', 'failRate', 'hangRate', 'resetRate', 'rateLimitPerMin', 'rateLimitWindowMs', 'storm429', 'forceStatus', 'uploadStatus', 'ignoreIdempotency', 'lostAnswerRate']);
+    const known = new Set(['latencyMs', 'failRate', 'hangRate', 'resetRate', 'rateLimitPerMin', 'rateLimitWindowMs', 'storm429', 'forceStatus', 'uploadStatus', 'strangeAnswer', 'ignoreIdempotency', 'lostAnswerRate']);
     for (const key of Object.keys(u)) if (!known.has(key)) throw new FaultSettingError(key, 'is not a fault setting');
 
     const settings = mergeFaultSettings(this.#settings, u);
@@ -95,7 +102,14 @@ export class FaultInjector {
       if (uploadRule?.callId !== undefined) throw new FaultSettingError('uploadStatus.callId', 'is not supported: uploads carry no callId');
     }
 
+    let strange = this.#strangeRules;
+    if (u.strangeAnswer !== undefined) {
+      const list: unknown[] = u.strangeAnswer === null ? [] : Array.isArray(u.strangeAnswer) ? u.strangeAnswer : [u.strangeAnswer];
+      strange = list.map((r, i) => checkStrangeAnswerRule(Array.isArray(u.strangeAnswer) ? `strangeAnswer[${i}]` : 'strangeAnswer', r));
+    }
+
     if (settings.rateLimitWindowMs !== this.#settings.rateLimitWindowMs) this.#admitted = [];
+    this.#strangeRules = strange;
     this.#settings = settings;
     this.#storm = storm;
     this.#forceRules = rules;
@@ -108,6 +122,7 @@ export class FaultInjector {
     this.#storm = null;
     this.#forceRules = [];
     this.#uploadRule = null;
+    this.#strangeRules = this.#initialStrange;
     this.#admitted = [];
   }
 
@@ -166,6 +181,15 @@ export class FaultInjector {
       const left = rule.count - 1;
       this.#forceRules = left > 0 ? this.#forceRules.map((r, j) => (j === i ? { ...r, count: left } : r)) : this.#forceRules.filter((_, j) => j !== i);
     }
+    return rule;
+  }
+
+  /** The strange answer for a request to `on` (of `callId`), if a rule matches (using up one of its count). */
+  takeStrangeAnswer(on: 'call-data' | 'upload', callId: string | null): StrangeAnswerRule | null {
+    const i = matchStrangeAnswer(this.#strangeRules, on, callId);
+    const rule = this.#strangeRules[i];
+    if (rule === undefined) return null;
+    this.#strangeRules = useStrangeAnswer(this.#strangeRules, i);
     return rule;
   }
 

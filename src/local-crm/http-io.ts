@@ -1,6 +1,7 @@
 /**
  * Small helpers of the local CRM for reading requests and writing JSON answers with node:http.
  */
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /** Largest JSON body accepted (the CLI refuses larger inputs anyway). */
@@ -24,14 +25,20 @@ export async function readBody(req: IncomingMessage, limit: number = MAX_JSON_BO
   return size > limit ? 'too-large' : Buffer.concat(chunks);
 }
 
-/** Parse a JSON body: `{ ok: true, value }`, or a message fit for a 400/413. */
-export async function readJson(req: IncomingMessage): Promise<{ ok: true; value: unknown } | { ok: false; status: number; message: string }> {
+/**
+ * Parse a JSON body: `{ ok: true, value }`, or a message fit for a 400/413; `sha256` is the hex digest of
+ * the body's bytes (null when too large), for the request log.
+ */
+export async function readJson(
+  req: IncomingMessage,
+): Promise<({ ok: true; value: unknown } | { ok: false; status: number; message: string }) & { sha256: string | null }> {
   const raw = await readBody(req);
-  if (raw === 'too-large') return { ok: false, status: 413, message: `request body is larger than ${MAX_JSON_BODY} bytes` };
+  if (raw === 'too-large') return { ok: false, status: 413, message: `request body is larger than ${MAX_JSON_BODY} bytes`, sha256: null };
+  const sha256 = createHash('sha256').update(raw).digest('hex');
   try {
-    return { ok: true, value: JSON.parse(raw.toString('utf8')) as unknown };
+    return { ok: true, value: JSON.parse(raw.toString('utf8')) as unknown, sha256 };
   } catch {
-    return { ok: false, status: 400, message: 'request body is not valid JSON' };
+    return { ok: false, status: 400, message: 'request body is not valid JSON', sha256 };
   }
 }
 

@@ -4,6 +4,8 @@
  * in-process callers reject the same bad values with the same words.
  */
 
+import type { StrangeAnswerRule } from './strange-answers.ts';
+
 /** Faults applied to every non-admin request. */
 export interface FaultSettings {
   /** Delay before handling, in ms; a request whose client leaves meanwhile is dropped unprocessed. */
@@ -40,6 +42,8 @@ export interface LocalCrmOptions extends Partial<FaultSettings> {
   dataDir?: string;
   /** Seed of the fault PRNG, for reproducible fault sequences; default random. */
   seed?: number;
+  /** Strange answers from the start (`--strange-answer`); see `strange-answers.ts`. */
+  strangeAnswer?: StrangeAnswerRule[];
 }
 
 /** Answer the next matching call-data POSTs (or uploads) with a fixed status. */
@@ -63,6 +67,8 @@ export interface FaultsUpdate extends Partial<FaultSettings> {
   forceStatus?: ForceStatusRule | ForceStatusRule[] | null;
   /** Replaces the upload rule; null clears it. */
   uploadStatus?: Omit<ForceStatusRule, 'callId'> | null;
+  /** Replaces the strange-answer rules (`strange-answers.ts`); null clears them. */
+  strangeAnswer?: StrangeAnswerRule | StrangeAnswerRule[] | null;
 }
 
 /** Defaults: no fault at all, a 60 s window when a rate limit is set. */

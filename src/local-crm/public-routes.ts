@@ -11,6 +11,7 @@ import { drain, readJson, sendJson } from './http-io.ts';
 import { readMultipartFile } from './multipart.ts';
 import type { ForceStatusRule } from './options.ts';
 import type { RequestLog, RequestRecord } from './request-log.ts';
+import { processedFirst, sendStrangeAnswer, type StrangeAnswerRule } from './strange-answers.ts';
 import type { CrmStore } from './store.ts';
 import { validateCallData } from './validate-call-data.ts';
 
@@ -51,6 +52,7 @@ export async function postCallData(
   const payload = parsed.ok ? parsed.value : undefined;
   const callId = callIdOf(payload);
   record.callId = callId;
+  record.bodySha256 = parsed.sha256;
   const errors = parsed.ok ? validateCallData(payload) : [];
   if (!(await waitToAnswer())) return;
 
@@ -59,6 +61,10 @@ export async function postCallData(
     ctx.log.fault(record, 'forceStatus');
     return sendForced(res, rule);
   }
+  const strange = ctx.faults.takeStrangeAnswer('call-data', callId);
+  if (strange !== null && !processedFirst(strange.kind)) return strangeReply(ctx, res, record, strange, 200);
+  const reply = (status: number, body: unknown, headers?: Record<string, string>): void =>
+    strange === null ? sendJson(res, status, body, headers) : strangeReply(ctx, res, record, strange, status);
   if (!parsed.ok) {
     ctx.log.stats.invalid++;
     return sendJson(res, parsed.status, { success: false, message: parsed.message, errors: [] });
@@ -73,10 +79,10 @@ export async function postCallData(
   if (existing) {
     if (record.idempotencyKey !== null && record.idempotencyKey === existing.idempotencyKey) {
       ctx.log.stats.replays++;
-      return sendJson(res, existing.response.status, existing.response.body, { 'idempotent-replayed': 'true' });
+      return reply(existing.response.status, existing.response.body, { 'idempotent-replayed': 'true' });
     }
     ctx.log.stats.conflicts++;
-    return sendJson(res, 409, { success: false, message: 'call already exists' });
+    return reply(409, { success: false, message: 'call already exists' });
   }
 
   const createdAt = new Date().toISOString();
@@ -97,7 +103,7 @@ export async function postCallData(
     req.socket.destroy();
     return;
   }
-  sendJson(res, response.status, response.body);
+  reply(response.status, response.body);
 }
 
 /** `POST upload`: store the multipart `file` once per Idempotency-Key and answer with its URL. */
@@ -109,11 +115,18 @@ export async function postUpload(ctx: CrmContext, req: IncomingMessage, res: Ser
     await drain(req);
     return sendForced(res, rule);
   }
+  const strange = ctx.faults.takeStrangeAnswer('upload', null);
+  if (strange !== null && !processedFirst(strange.kind)) {
+    await drain(req);
+    return strangeReply(ctx, res, record, strange, 200);
+  }
+  const reply = (status: number, body: unknown, headers?: Record<string, string>): void =>
+    strange === null ? sendJson(res, status, body, headers) : strangeReply(ctx, res, record, strange, status);
   const earlier = record.idempotencyKey === null ? undefined : ctx.store.uploadByKey(record.idempotencyKey);
   if (earlier) {
     await drain(req);
     ctx.log.stats.uploadReplays++;
-    return sendJson(res, earlier.response.status, earlier.response.body, { 'idempotent-replayed': 'true' });
+    return reply(earlier.response.status, earlier.response.body, { 'idempotent-replayed': 'true' });
   }
   const parsed = await readMultipartFile(req);
   if (!parsed.ok) return sendJson(res, 400, { success: false, message: parsed.message });
@@ -144,7 +157,7 @@ export async function postUpload(ctx: CrmContext, req: IncomingMessage, res: Ser
     },
     file.data,
   );
-  sendJson(res, 200, body);
+  reply(200, body);
 }
 
 /** `GET call-data`: filters, then one page sorted by `callDetails.startTime` (then callId). */
@@ -204,6 +217,12 @@ export function getRecording(ctx: CrmContext, filename: string, res: ServerRespo
   if (!meta || !data) return sendJson(res, 404, { success: false, message: 'recording not found' });
   res.writeHead(200, { 'content-type': meta.contentType, 'content-length': data.length });
   res.end(data);
+}
+
+// A strange answer in place of `status`'s (docs/architecture.md, "Servers" → "Local CRM").
+function strangeReply(ctx: CrmContext, res: ServerResponse, record: RequestRecord, rule: StrangeAnswerRule, status: number): void {
+  ctx.log.fault(record, 'strangeAnswer');
+  sendStrangeAnswer(res, rule, status);
 }
 
 function sendForced(res: ServerResponse, rule: ForceStatusRule): void {

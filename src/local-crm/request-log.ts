@@ -25,6 +25,8 @@ export interface RequestRecord {
   fault: FaultKind | null;
   /** Whether an Authorization header came (never its value). */
   authorization: boolean;
+  /** SHA-256 (hex) of a call-data POST's body bytes, so that tests can tell a repeat sent the same bytes. */
+  bodySha256: string | null;
 }
 
 /** Counts since start (or the last reset). */
@@ -77,6 +79,7 @@ export class RequestLog {
       status: null,
       fault: null,
       authorization: headers.authorization !== undefined,
+      bodySha256: null,
     };
     this.#records.push(record);
     if (this.#records.length > MAX_RECORDS) this.#records.splice(0, this.#records.length - MAX_RECORDS);
@@ -117,6 +120,6 @@ function emptyStats(): LocalCrmStats {
     uploadsStored: 0,
     uploadReplays: 0,
     rateLimited: 0,
-    faults: { latency: 0, storm429: 0, fail: 0, hang: 0, reset: 0, forceStatus: 0, uploadStatus: 0, lostAnswer: 0 },
+    faults: { latency: 0, storm429: 0, fail: 0, hang: 0, reset: 0, forceStatus: 0, uploadStatus: 0, strangeAnswer: 0, lostAnswer: 0 },
   };
 }

@@ -50,7 +50,7 @@ export async function startLocalCrm(options: LocalCrmOptions = {}): Promise<Loca
   const port = options.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new FaultSettingError('port', `must be a whole number 0–65535, got ${port}`);
   const host = options.host ?? '127.0.0.1';
-  const faults = new FaultInjector(options, options.seed);
+  const faults = new FaultInjector(options, options.seed, options.strangeAnswer);
   const ctx: CrmContext = { store: new CrmStore(options.dataDir), faults, log: new RequestLog(), origin: '' };
 
   const server = createServer((req, res) => {

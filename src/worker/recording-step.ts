@@ -123,7 +123,7 @@ export async function runRecordingStep(options: RecordingStepOptions): Promise<R
     idempotencyKey: idempotencyKey(options.callId, 'recording'),
     signal: options.signal,
   });
-  const outcome = classifyOutcome(result);
+  const outcome = classifyOutcome(result, { needsAnswer: true });
   if (outcome.kind === 'retry' || outcome.kind === 'wait') return { kind: 'failed', outcome, result };
   if (outcome.kind === 'dead') {
     return { kind: 'skip', note: `recording upload rejected: ${outcome.reason}; sent without recording`, size: stable.size, result };

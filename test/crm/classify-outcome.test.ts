@@ -34,8 +34,14 @@ const rows: [string, CrmResult, Outcome['kind'], number | null | undefined, stri
   ['503 with Retry-After', res(503, { 'retry-after': '12' }), 'wait', 12_000, 'HTTP 503'],
   ['504', res(504), 'retry', undefined, 'HTTP 504'],
   ['400 with field errors', res(400, {}, { success: false, message: 'Validation failed', errors: [{ field: 'callDetails.startTime', message: 'must match pattern' }] }), 'dead', undefined, 'callDetails.startTime'],
-  ['401', res(401, {}, { success: false, message: 'Unauthorized' }), 'dead', undefined, 'HTTP 401: Unauthorized'],
-  ['403', res(403), 'dead', undefined, 'HTTP 403'],
+  // A refused key is about the sender, not the call: retried, delivered once the key is fixed.
+  ['401', res(401, {}, { success: false, message: 'Unauthorized' }), 'retry', undefined, 'HTTP 401: Unauthorized (is CRM_API_KEY right?)'],
+  ['403', res(403), 'retry', undefined, 'HTTP 403: status 403 (is CRM_API_KEY right?)'],
+  ['413', res(413, { 'content-type': 'text/html' }, '<html><title>413 Request Entity Too Large</title></html>'), 'dead', undefined, 'HTTP 413'],
+  ['200 with an HTML page', res(200, { 'content-type': 'text/html; charset=utf-8' }, '<!doctype html><html><head><title>Sign in</title></head></html>'), 'retry', undefined, 'HTML page ("Sign in")'],
+  ['200 with an HTML body sent as text/plain', res(200, { 'content-type': 'text/plain' }, '  <html><body>Portal</body></html>'), 'retry', undefined, 'HTML page'],
+  ['201 with invalid JSON', res(201, { 'content-type': 'application/json' }, '{"success":true,"data":{"id":"'), 'delivered', undefined, undefined],
+  ['201 with plain text', res(201, { 'content-type': 'text/plain' }, 'Created'), 'delivered', undefined, undefined],
   ['404', res(404), 'dead', undefined, 'HTTP 404'],
   ['422', res(422), 'dead', undefined, 'HTTP 422'],
   ['network error', err('network', 'ECONNRESET socket hang up'), 'retry', undefined, 'ECONNRESET'],
@@ -57,6 +63,18 @@ for (const [name, result, kind, ms, reasonPart] of rows) {
     }
   });
 }
+
+test('classifyOutcome: a request that needs the answer (the upload) retries a 2xx whose body is not JSON', () => {
+  const needs = { now: NOW, needsAnswer: true };
+  assert.deepEqual(classifyOutcome(res(201, { 'content-type': 'application/json' }, '{"data":{"url":'), needs), {
+    kind: 'retry',
+    reason: 'HTTP 201 with an answer that is not valid JSON: {"data":{"url":',
+  });
+  assert.equal(classifyOutcome(res(200, {}, 'OK'), needs).kind, 'retry');
+  assert.equal(classifyOutcome(res(200, {}, { success: true, data: { url: 'https://crm/x.ogg' } }), needs).kind, 'delivered');
+  // A JSON answer without the URL is the recording step's to judge (it sends the call without it).
+  assert.equal(classifyOutcome(res(200, {}, { success: true }), needs).kind, 'delivered');
+});
 
 test('classifyOutcome: the Retry-After cap can be changed', () => {
   const outcome = classifyOutcome(res(429, { 'retry-after': '120' }), { now: NOW, retryAfterCapMs: 60_000 });
