@@ -32,8 +32,11 @@ export type { CallRecord, LeadRecord, RecordingFacts, ManifestRecord, CallBundle
 export { startIngestServer, type IngestServer, type IngestServerOptions } from './serve/server.ts';
 export { startDashboard, type DashboardServer, type DashboardOptions } from './dashboard/server.ts';
 export { reconcile, reconciled, type ReconcileReport, type ReconcileOptions } from './reconcile/reconcile.ts';
-export { CrmUploadError, ConfigError, InputError, PayloadValidationError, CrmHttpError, describeError } from './errors.ts';
-export type { ErrorContext } from './errors.ts';
+export { CrmUploadError, ConfigError, InputError, PayloadValidationError, CrmHttpError, describeError, isCrmUploadError, isErrorCode, ERROR_CODES } from './errors.ts';
+export type { ErrorCode, ErrorContext, ErrorOptions, PayloadProblem } from './errors.ts';
+export { InputProblemsError, type InputProblem } from './ingest/problems.ts';
+export { OutboxVersionError } from './outbox/outbox-version-error.ts';
+export { ReconcileError } from './reconcile/reconcile.ts';
 
 // ---- alerts/alerter.d.ts ----
 import type { Logger } from '../log/logger.ts';
@@ -123,6 +126,7 @@ export interface BulkOptions {
     }) => void;
     store?: OutboxStore;
     logger?: Logger;
+    signal?: AbortSignal;
 }
 export declare function bulkUploadFromDirectory(conversationsDir: string, options: BulkOptions): Promise<BulkSummary>;
 
@@ -192,6 +196,7 @@ export interface UploadCallOptions {
     store?: OutboxStore;
     logger?: Logger;
     maxWaitMs?: number;
+    signal?: AbortSignal;
 }
 export interface UploadCallResult {
     callId: string;
@@ -210,7 +215,7 @@ export declare function uploadFromTranscriptFile(files: CallFiles | string, opti
 // ---- api/watch-folders.d.ts ----
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../log/logger.ts';
-import type { OutboxStore } from '../outbox/outbox-store.ts';
+import type { OutboxItem, OutboxStore, Settlement } from '../outbox/outbox-store.ts';
 export interface WatchOptions {
     config: Config;
     conversationsDir: string;
@@ -231,6 +236,7 @@ export interface WatchOptions {
         file: string;
         reason: string;
     }) => void;
+    onSettled?: (settlement: Settlement, item: OutboxItem) => void;
 }
 export interface WatchHandle {
     stop(): Promise<void>;
@@ -254,6 +260,7 @@ export interface BulkSummary {
     errors: BulkError[];
     unmatchedLeads: string[];
     skippedFiles: BulkError[];
+    interrupted: boolean;
 }
 export declare function emptySummary(): BulkSummary;
 
@@ -321,9 +328,13 @@ export type Outcome = {
 export interface ClassifyContext {
     retryAfterCapMs?: number;
     now?: number;
+    needsAnswer?: boolean;
 }
 export declare function parseRetryAfter(value: string | null | undefined, now?: number): number | null;
 export declare function classifyOutcome(result: CrmResult, ctx?: ClassifyContext): Outcome;
+export declare function isHtmlPage(result: Extract<CrmResult, {
+    kind: 'response';
+}>): boolean;
 export declare function crmMessage(body: unknown): string;
 
 // ---- crm/crm-client.d.ts ----
@@ -487,32 +498,48 @@ export interface ErrorContext {
     variable?: string;
     [key: string]: unknown;
 }
+export declare const ERROR_CODES: readonly ['E_BACKUP_EXISTS', 'E_CALL_ID', 'E_CLOSED', 'E_CONFIG', 'E_CRM_HTTP', 'E_DASHBOARD_BAD_REQUEST', 'E_DASHBOARD_CROSS_ORIGIN', 'E_DASHBOARD_HOST', 'E_DASHBOARD_INTERNAL', 'E_DASHBOARD_MEDIA_TYPE', 'E_DASHBOARD_METHOD', 'E_DASHBOARD_NOT_FOUND', 'E_DASHBOARD_UNAUTHORIZED', 'E_INPUT', 'E_INPUT_AUDIO', 'E_INPUT_AUDIO_INCOMPLETE', 'E_INPUT_FIELD', 'E_INPUT_FORMAT', 'E_INPUT_GONE', 'E_INPUT_JSON', 'E_INPUT_KIND', 'E_INPUT_MANIFEST', 'E_INPUT_MISSING', 'E_INPUT_NOT_FILE', 'E_INPUT_OUTSIDE', 'E_INPUT_READ', 'E_INPUT_REPR', 'E_INPUT_TIME', 'E_INPUT_TOO_LARGE', 'E_JOURNAL_HEADER', 'E_MATCH', 'E_OUTBOX_CLOSED', 'E_OUTBOX_FILE_INVALID', 'E_OUTBOX_IN_USE', 'E_OUTBOX_ITEM', 'E_OUTBOX_MISSING', 'E_OUTBOX_TOO_NEW', 'E_OUTBOX_UNSUPPORTED', 'E_PAYLOAD_INVALID', 'E_RECONCILE_CRM', 'E_SERVE_BUSY', 'E_SERVE_CONFLICT', 'E_SERVE_CROSS_SITE', 'E_SERVE_HOST', 'E_SERVE_INTERNAL', 'E_SERVE_INVALID', 'E_SERVE_MEDIA_TYPE', 'E_SERVE_MISSING_ID', 'E_SERVE_NOT_FILE', 'E_SERVE_NOT_FOUND', 'E_SERVE_NO_RECORDINGS_DIR', 'E_SERVE_TOO_LARGE', 'E_SERVE_UNAUTHORIZED', 'E_SESSION_WRITE', 'E_UNEXPECTED', 'E_USAGE'];
+export type ErrorCode = (typeof ERROR_CODES)[number];
+export declare function isErrorCode(value: unknown): value is ErrorCode;
+export interface ErrorOptions extends ErrorContext {
+    code?: ErrorCode;
+    cause?: unknown;
+}
 export declare class CrmUploadError extends Error {
-    readonly code: string;
+    static readonly defaultCode: ErrorCode;
+    readonly code: ErrorCode;
     readonly context: ErrorContext;
-    constructor(code: string, message: string, context?: ErrorContext, options?: {
+    constructor(message: string, options?: ErrorOptions);
+    constructor(code: ErrorCode, message: string, context?: ErrorContext, options?: {
         cause?: unknown;
     });
 }
+export declare function isCrmUploadError(err: unknown, code?: ErrorCode): err is CrmUploadError;
 export declare class ConfigError extends CrmUploadError {
-    constructor(message: string, context?: ErrorContext, options?: {
+    static readonly defaultCode: ErrorCode;
+    constructor(message: string, options?: ErrorOptions);
+    constructor(message: string, context: ErrorContext, options?: {
         cause?: unknown;
-        code?: string;
+        code?: ErrorCode;
     });
 }
 export declare class InputError extends CrmUploadError {
+    static readonly defaultCode: ErrorCode;
+}
+export interface PayloadProblem {
+    field: string;
+    message: string;
 }
 export declare class PayloadValidationError extends CrmUploadError {
-    readonly problems: {
-        field: string;
-        message: string;
-    }[];
-    constructor(problems: {
-        field: string;
-        message: string;
-    }[], context?: ErrorContext);
+    static readonly defaultCode: ErrorCode;
+    readonly problems: PayloadProblem[];
+    constructor(message: string, options: ErrorOptions & {
+        problems: PayloadProblem[];
+    });
+    static of(problems: PayloadProblem[], context?: ErrorContext): PayloadValidationError;
 }
 export declare class CrmHttpError extends CrmUploadError {
+    static readonly defaultCode: ErrorCode;
 }
 export declare function describeError(err: unknown): string;
 
@@ -616,6 +643,30 @@ export interface CallBundle {
         recording?: string;
     };
 }
+
+// ---- ingest/problems.d.ts ----
+import { InputError, type ErrorCode } from '../errors.ts';
+import type { FormatName } from './call-record.ts';
+export interface InputProblem {
+    field: string;
+    message: string;
+    code: ErrorCode;
+}
+export declare class InputProblemsError extends InputError {
+    readonly problems: InputProblem[];
+    readonly format: FormatName | null;
+    constructor(file: string, format: FormatName | null, problems: InputProblem[]);
+}
+export declare class ProblemList {
+    readonly file: string;
+    readonly format: FormatName | null;
+    readonly items: InputProblem[];
+    constructor(file: string, format: FormatName | null);
+    add(code: ErrorCode, field: string, message: string): void;
+    fail(code: ErrorCode, field: string, message: string): never;
+    throwIfAny(): void;
+}
+export declare function inputProblem(file: string, format: FormatName | null, code: ErrorCode, field: string, message: string): InputProblemsError;
 
 // ---- ingest/read-context.d.ts ----
 export interface ReadContext {
@@ -939,6 +990,15 @@ export interface OutboxStore {
     close(): Promise<void>;
 }
 
+// ---- outbox/outbox-version-error.d.ts ----
+import { ConfigError } from '../errors.ts';
+export declare const E_OUTBOX_TOO_NEW = "E_OUTBOX_TOO_NEW";
+export declare class OutboxVersionError extends ConfigError {
+    readonly fileVersion: number;
+    readonly knownVersion: number;
+    constructor(file: string, fileVersion: number, knownVersion: number);
+}
+
 // ---- pacing/pacer.d.ts ----
 export interface Pacer {
     readonly intervalMs: number;
@@ -1086,6 +1146,9 @@ export interface ReconcileReport {
         outboxHash: string;
         crmHash: string;
     })[];
+    duplicates: (ReconcileEntry & {
+        count: number;
+    })[];
     requeued: number;
     crmPages: number;
 }
@@ -1093,6 +1156,7 @@ export declare function reconciled(report: ReconcileReport): boolean;
 export declare function reconcile(options: ReconcileOptions): Promise<ReconcileReport>;
 export interface CrmListing {
     records: Map<string, Record<string, unknown>>;
+    counts: Map<string, number>;
     pages: number;
 }
 export declare function listCrmCalls(client: CrmClient, query: Omit<ListCallDataQuery, 'limit' | 'offset'> & {

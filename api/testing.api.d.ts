@@ -111,7 +111,8 @@ export interface CallBundle {
 
 // ---- local-crm/faults.d.ts ----
 import { type FaultSettings, type ForceStatusRule } from './options.ts';
-export type FaultKind = 'latency' | 'storm429' | 'rateLimit' | 'fail' | 'hang' | 'reset' | 'forceStatus' | 'uploadStatus';
+import { type StrangeAnswerRule } from './strange-answers.ts';
+export type FaultKind = 'latency' | 'storm429' | 'rateLimit' | 'fail' | 'hang' | 'reset' | 'forceStatus' | 'uploadStatus' | 'strangeAnswer' | 'lostAnswer';
 export type GateDecision = {
     kind: 'pass';
 } | {
@@ -135,20 +136,24 @@ export interface FaultState extends FaultSettings {
     } | null;
     forceStatus: ForceStatusRule[];
     uploadStatus: ForceStatusRule | null;
+    strangeAnswer: StrangeAnswerRule[];
 }
 export declare class FaultInjector {
     #private;
-    constructor(initial: Partial<FaultSettings>, seed?: number);
+    constructor(initial: Partial<FaultSettings>, seed?: number, strangeAnswers?: readonly StrangeAnswerRule[]);
     get settings(): Readonly<FaultSettings>;
     state(now?: number): FaultState;
     update(body: unknown, now?: number): void;
     reset(): void;
     gate(now?: number): GateDecision;
+    loseAnswer(): boolean;
     takeCallDataRule(callId: string | null): ForceStatusRule | null;
+    takeStrangeAnswer(on: 'call-data' | 'upload', callId: string | null): StrangeAnswerRule | null;
     takeUploadRule(): ForceStatusRule | null;
 }
 
 // ---- local-crm/options.d.ts ----
+import type { StrangeAnswerRule } from './strange-answers.ts';
 export interface FaultSettings {
     latencyMs: number;
     failRate: number;
@@ -156,12 +161,15 @@ export interface FaultSettings {
     resetRate: number;
     rateLimitPerMin: number;
     rateLimitWindowMs: number;
+    ignoreIdempotency: boolean;
+    lostAnswerRate: number;
 }
 export interface LocalCrmOptions extends Partial<FaultSettings> {
     port?: number;
     host?: string;
     dataDir?: string;
     seed?: number;
+    strangeAnswer?: StrangeAnswerRule[];
 }
 export interface ForceStatusRule {
     status: number;
@@ -177,6 +185,7 @@ export interface FaultsUpdate extends Partial<FaultSettings> {
     } | null;
     forceStatus?: ForceStatusRule | ForceStatusRule[] | null;
     uploadStatus?: Omit<ForceStatusRule, 'callId'> | null;
+    strangeAnswer?: StrangeAnswerRule | StrangeAnswerRule[] | null;
 }
 export declare const DEFAULT_FAULTS: Readonly<FaultSettings>;
 export declare class FaultSettingError extends Error {
@@ -199,6 +208,7 @@ export interface RequestRecord {
     status: number | null;
     fault: FaultKind | null;
     authorization: boolean;
+    bodySha256: string | null;
 }
 export interface LocalCrmStats {
     requests: number;
@@ -208,6 +218,7 @@ export interface LocalCrmStats {
     created: number;
     replays: number;
     conflicts: number;
+    duplicates: number;
     invalid: number;
     uploadsStored: number;
     uploadReplays: number;
@@ -274,7 +285,13 @@ export declare class CrmStore {
     constructor(dataDir?: string);
     getCall(callId: string): StoredCall | undefined;
     calls(): StoredCall[];
+    copiesOf(callId: string): number;
+    duplicates(): {
+        callId: string;
+        count: number;
+    }[];
     putCall(call: StoredCall): Promise<void>;
+    addCopy(call: StoredCall): Promise<void>;
     deleteCall(callId: string): Promise<boolean>;
     uploadByKey(key: string): StoredUpload | undefined;
     uploads(): StoredUpload[];
@@ -283,6 +300,25 @@ export declare class CrmStore {
     recordingData(filename: string): Buffer | undefined;
     reset(): Promise<void>;
 }
+
+// ---- local-crm/strange-answers.d.ts ----
+import type { ServerResponse } from 'node:http';
+export declare const STRANGE_ANSWER_KINDS: readonly ['html', 'redirect', 'invalid-json', 'endless-body'];
+export type StrangeAnswerKind = (typeof STRANGE_ANSWER_KINDS)[number];
+export interface StrangeAnswerRule {
+    kind: StrangeAnswerKind;
+    on?: 'call-data' | 'upload';
+    count?: number;
+    callId?: string;
+    location?: string;
+}
+export declare const DEFAULT_REDIRECT_LOCATION = "http://127.0.0.2:9/moved";
+export declare function processedFirst(kind: StrangeAnswerKind): boolean;
+export declare function checkStrangeAnswerRule(field: string, value: unknown): StrangeAnswerRule;
+export declare function parseStrangeAnswerFlag(text: string): StrangeAnswerRule;
+export declare function matchStrangeAnswer(rules: readonly StrangeAnswerRule[], on: 'call-data' | 'upload', callId: string | null): number;
+export declare function useStrangeAnswer(rules: readonly StrangeAnswerRule[], i: number): StrangeAnswerRule[];
+export declare function sendStrangeAnswer(res: ServerResponse, rule: StrangeAnswerRule, status: number): void;
 
 // ---- payload/call-payload.d.ts ----
 import type { ConversationItem, LeadFields } from '../ingest/call-record.ts';

@@ -44,6 +44,9 @@ export type { CallRecord, LeadRecord, RecordingFacts, ManifestRecord, CallBundle
 export { startIngestServer, type IngestServer, type IngestServerOptions } from './serve/server.ts';
 export { startDashboard, type DashboardServer, type DashboardOptions } from './dashboard/server.ts';
 export { reconcile, reconciled, type ReconcileReport, type ReconcileOptions } from './reconcile/reconcile.ts';
-// Errors.
-export { CrmUploadError, ConfigError, InputError, PayloadValidationError, CrmHttpError, describeError } from './errors.ts';
-export type { ErrorContext } from './errors.ts';
+// Errors: every class a caller can catch, and the codes as a union.
+export { CrmUploadError, ConfigError, InputError, PayloadValidationError, CrmHttpError, describeError, isCrmUploadError, isErrorCode, ERROR_CODES } from './errors.ts';
+export type { ErrorCode, ErrorContext, ErrorOptions, PayloadProblem } from './errors.ts';
+export { InputProblemsError, type InputProblem } from './ingest/problems.ts';
+export { OutboxVersionError } from './outbox/outbox-version-error.ts';
+export { ReconcileError } from './reconcile/reconcile.ts';

@@ -44,7 +44,7 @@ async function readAs<K extends IngestResult['kind']>(path: string, kind: K, con
   const result = await readInputFile(resolve(path), { sourceTimezone: config.sourceTimezone, defaultRegion: config.defaultRegion });
   if (result.kind !== kind) {
     const what = result.kind === 'skipped' ? `skipped: ${result.reason}` : `a ${result.format} file`;
-    throw new InputError('E_INPUT_KIND', `expected a ${kind === 'call' ? 'conversation' : kind} file, got ${what}`, { file: resolve(path) });
+    throw new InputError(`expected a ${kind === 'call' ? 'conversation' : kind} file, got ${what}`, { code: 'E_INPUT_KIND', file: resolve(path) });
   }
   return result as Extract<IngestResult, { kind: K }>;
 }
@@ -69,7 +69,7 @@ export async function prepareCall(files: CallFiles, config: ConfigPart): Promise
     manifest = resolved.manifest;
   }
   const transcript = files.transcript ?? manifest?.files.conversation ?? null;
-  if (transcript === null) throw new InputError('E_USAGE', 'no conversation: give a transcript file or a manifest that names one', {});
+  if (transcript === null) throw new InputError('no conversation: give a transcript file or a manifest that names one', { code: 'E_USAGE' });
   const call: CallRecord = (await readAs(transcript, 'call', config)).call;
   if (manifest && manifest.files.conversation !== null && manifest.files.conversation !== call.file) {
     // The user named both: the manifest then describes this conversation.
@@ -98,7 +98,7 @@ export async function prepareCall(files: CallFiles, config: ConfigPart): Promise
   const matchError = matched.errors[0];
   if (matchError) throw new InputError('E_MATCH', matchError.reason, { file: matchError.file });
   const bundle = matched.bundles[0];
-  if (!bundle) throw new InputError('E_MATCH', 'no call was found in the input', { file: call.file });
+  if (!bundle) throw new InputError('no call was found in the input', { code: 'E_MATCH', file: call.file });
   const payload = buildPayload(bundle, config);
   assertValidPayload(payload, { file: call.file, callId: payload.callDetails.callId });
   return { bundle, payload, recordingPath: bundle.recording?.file ?? null, warnings: matched.warnings };

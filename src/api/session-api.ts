@@ -34,14 +34,14 @@ export interface SessionOptions {
 export function callFromSession(session: SessionObject, config: Config): CallRecord {
   const format = detectJsonFormat(session);
   if (format === null || format === 'lead' || format === 'manifest') {
-    throw new InputError('E_INPUT_FORMAT', `not a conversation session (detected: ${format ?? 'unknown'})`, { file: '<session>' });
+    throw new InputError(`not a conversation session (detected: ${format ?? 'unknown'})`, { code: 'E_INPUT_FORMAT', file: '<session>' });
   }
   // A session object has no file name; the reader derives a missing session id from the name (docs/architecture.md,
   // "Session ids"), so the name stands for the content: the same session gives the same callId on every
   // repeat, and two calls that start in the same second still get two.
   const id = typeof session.session_id === 'string' && session.session_id !== '' ? session.session_id : `session-${contentHash(session).slice(0, 16)}`;
   const result = readParsed(format, session, resolve(config.cwd, `${id}.json`), { sourceTimezone: config.sourceTimezone });
-  if (result.kind !== 'call') throw new InputError('E_INPUT_FORMAT', 'not a conversation session', { file: '<session>' });
+  if (result.kind !== 'call') throw new InputError('not a conversation session', { code: 'E_INPUT_FORMAT', file: '<session>' });
   return result.call;
 }
 

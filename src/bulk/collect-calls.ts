@@ -259,7 +259,7 @@ export async function hydrateBundle(
     if (best === null || result.call.items.length > best.items.length) best = result.call;
   }
   if (best === null) {
-    throw new InputError('E_INPUT_GONE', 'the conversation file could not be read again', { file: bundle.call.file });
+    throw new InputError('the conversation file could not be read again', { code: 'E_INPUT_GONE', file: bundle.call.file });
   }
   return { ...bundle, call: { ...bundle.call, items: best.items } };
 }

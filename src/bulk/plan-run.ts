@@ -193,11 +193,11 @@ export class RunPlan {
     this.release(i);
     if (record === undefined) {
       const again = await readOne(file, this.#ctx);
-      if (again.kind !== 'call') throw new InputError('E_INPUT_GONE', 'the conversation file could not be read again', { file });
+      if (again.kind !== 'call') throw new InputError('the conversation file could not be read again', { code: 'E_INPUT_GONE', file });
       record = again.call;
     }
     const bundle = matchRun({ calls: [record], leads: [], recordings: [], manifests: [] }).bundles[0];
-    if (bundle === undefined) throw new InputError('E_INPUT_GONE', 'the conversation file could not be read again', { file });
+    if (bundle === undefined) throw new InputError('the conversation file could not be read again', { code: 'E_INPUT_GONE', file });
     return bundle;
   }
 }
@@ -232,7 +232,7 @@ export async function planRun(options: PlanOptions): Promise<RunPlan> {
       const file = table.files[i]!;
       try {
         const again = await readOne(file, ctx);
-        if (again.kind !== 'call') throw new InputError('E_INPUT_GONE', 'the conversation file could not be read again', { file });
+        if (again.kind !== 'call') throw new InputError('the conversation file could not be read again', { code: 'E_INPUT_GONE', file });
         record = again.call;
       } catch (err) {
         errors.push({ file, reason: describeError(err) });

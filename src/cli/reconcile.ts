@@ -1,7 +1,8 @@
 /**
  * `crm-upload reconcile [--since T] [--until T] [--requeue] [--json]`: compare what the outbox delivered
- * with what the CRM lists for the same call start times. Exit 0 when both agree, 1 when there are
- * differences (or the CRM could not be listed), 2 for a usage or configuration error.
+ * with what the CRM lists for the same call start times, and which calls the CRM holds more than once.
+ * Exit 0 when both agree, 1 when there are differences or duplicates (or the CRM could not be listed),
+ * 2 for a usage or configuration error.
  */
 import type { Command } from 'commander';
 import { openDelivery } from '../api/delivery-session.ts';
@@ -75,6 +76,7 @@ function printReport(r: ReconcileReport, requeue: boolean): void {
     r.unknownHere.map((u) => `${u.callId}  started ${u.startTime ?? '?'}  ${u.state === null ? '(not in the outbox)' : `(${u.state} in the outbox)`}`),
   );
   list('in both, with a different payload', r.hashMismatch.map((m) => `${m.callId}  outbox sha256 ${m.outboxHash.slice(0, 12)}…  CRM sha256 ${m.crmHash.slice(0, 12)}…`));
+  list('held more than once by the CRM (duplicates to remove there)', r.duplicates.map((d) => `${d.callId}  started ${d.startTime ?? '?'}  ×${d.count}`));
   if (requeue && r.requeued > 0) say(`requeued ${r.requeued} call${r.requeued === 1 ? '' : 's'}: \`crm-upload worker\` sends ${r.requeued === 1 ? 'it' : 'them'} again`);
   else if (r.missingInCrm.length > 0) say('send the missing ones again with: crm-upload reconcile --requeue (same range), then crm-upload worker');
   if (reconciled(r)) say('the CRM holds exactly what was delivered');

@@ -75,7 +75,7 @@ export function readEnv(options: LoadConfigOptions = {}): Record<string, string 
     try {
       fromFile = parseEnv(readFileSync(file, 'utf8')) as Record<string, string | undefined>;
     } catch (err) {
-      throw new ConfigError(`cannot read ${file}: ${(err as Error).message}`, { file }, { cause: err });
+      throw new ConfigError(`cannot read ${file}: ${(err as Error).message}`, { file, cause: err });
     }
   }
   return { ...fromFile, ...env };

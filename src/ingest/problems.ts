@@ -3,7 +3,7 @@
  * first, so that `validate` can report them all at once; the file is then refused as a whole with one
  * InputProblemsError carrying the list.
  */
-import { InputError } from '../errors.ts';
+import { InputError, type ErrorCode } from '../errors.ts';
 import type { FormatName } from './call-record.ts';
 
 /**
@@ -13,7 +13,7 @@ import type { FormatName } from './call-record.ts';
 export interface InputProblem {
   field: string;
   message: string;
-  code: string;
+  code: ErrorCode;
 }
 
 /**
@@ -30,7 +30,7 @@ export class InputProblemsError extends InputError {
   constructor(file: string, format: FormatName | null, problems: InputProblem[]) {
     const first = problems[0] ?? { field: '', message: 'invalid input', code: 'E_INPUT' };
     const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''})` : '';
-    super(first.code, `${first.message}${more}`, { file, field: first.field, format });
+    super(`${first.message}${more}`, { code: first.code, file, field: first.field, format });
     this.problems = problems;
     this.format = format;
   }
@@ -48,12 +48,12 @@ export class ProblemList {
   }
 
   /** Record a problem and carry on reading the rest of the file. */
-  add(code: string, field: string, message: string): void {
+  add(code: ErrorCode, field: string, message: string): void {
     this.items.push({ code, field, message });
   }
 
   /** Record a problem that stops the reading and refuse the file with everything recorded so far. */
-  fail(code: string, field: string, message: string): never {
+  fail(code: ErrorCode, field: string, message: string): never {
     this.add(code, field, message);
     throw new InputProblemsError(this.file, this.format, this.items);
   }
@@ -65,6 +65,6 @@ export class ProblemList {
 }
 
 /** Refuse a file for one problem. */
-export function inputProblem(file: string, format: FormatName | null, code: string, field: string, message: string): InputProblemsError {
+export function inputProblem(file: string, format: FormatName | null, code: ErrorCode, field: string, message: string): InputProblemsError {
   return new InputProblemsError(file, format, [{ code, field, message }]);
 }

@@ -329,7 +329,7 @@ export class TranscriptLogger {
   async #save(given: TranscriptSession | undefined, accepting: boolean): Promise<SaveResult> {
     const session = given ?? this.#current;
     if (session === null) {
-      throw new CrmUploadError('E_USAGE', 'no session to save: pass one, or call startSession() first');
+      throw new CrmUploadError('no session to save: pass one, or call startSession() first', { code: 'E_USAGE' });
     }
     if (session === this.#current) this.#current = null;
 
@@ -338,13 +338,11 @@ export class TranscriptLogger {
       const text = JSON.stringify(sessionDocument(session, new Date()), null, 2);
       file = await writeSessionFile(this.conversationsDir, text);
     } catch (err) {
-      throw new CrmUploadError('E_SESSION_WRITE', `the session was not saved in ${this.conversationsDir}: ${describeError(err)}`, {
-        file: this.conversationsDir,
-      }, { cause: err });
+      throw new CrmUploadError(`the session was not saved in ${this.conversationsDir}: ${describeError(err)}`, { code: 'E_SESSION_WRITE', file: this.conversationsDir, cause: err });
     }
     if (!this.autoUpload) return { file, enqueued: false };
     if (!accepting) {
-      return this.#failed(file, undefined, new CrmUploadError('E_CLOSED', 'the logger is closed: the session was saved but not enqueued', { file }));
+      return this.#failed(file, undefined, new CrmUploadError('the logger is closed: the session was saved but not enqueued', { code: 'E_CLOSED', file }));
     }
 
     let callId: string | undefined;

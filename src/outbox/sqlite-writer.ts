@@ -12,7 +12,7 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { CrmUploadError, type ErrorContext } from '../errors.ts';
+import { CrmUploadError, isErrorCode, type ErrorContext } from '../errors.ts';
 import type { SqliteOutboxConnection, WriteOp } from './sqlite-connection.ts';
 
 export type { WriteOp } from './sqlite-connection.ts';
@@ -60,7 +60,7 @@ export function serializeError(err: unknown): SerializedError {
 /** Rebuild an error sent by the thread, keeping its class where it matters (TypeError, CrmUploadError). */
 export function reviveError(s: SerializedError): Error {
   let err: Error;
-  if (s.crm && typeof s.code === 'string') err = new CrmUploadError(s.code, s.message, s.context ?? {});
+  if (s.crm && typeof s.code === 'string') err = new CrmUploadError(s.message, { ...s.context, code: isErrorCode(s.code) ? s.code : undefined });
   else if (s.name === 'TypeError') err = new TypeError(s.message);
   else if (s.name === 'RangeError') err = new RangeError(s.message);
   else err = new Error(s.message);

@@ -83,7 +83,7 @@ export function buildPayload(bundle: CallBundle, settings: PayloadSettings, reco
   const start = call.startTime ?? call.endTime;
   const end = call.endTime ?? call.startTime;
   if (start === null || end === null) {
-    throw new InputError('E_INPUT_TIME', 'the call has no start or end time', { file: call.file, field: 'start_time' });
+    throw new InputError('the call has no start or end time', { code: 'E_INPUT_TIME', file: call.file, field: 'start_time' });
   }
   const startMs = Date.parse(start);
   const endMs = Math.max(Date.parse(end), startMs);

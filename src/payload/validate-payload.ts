@@ -46,5 +46,5 @@ export function payloadProblems(value: unknown): { field: string; message: strin
 /** Throw a PayloadValidationError naming the field unless the value is a contract-valid payload. */
 export function assertValidPayload(value: unknown, context: ErrorContext = {}): asserts value is CallPayload {
   const problems = payloadProblems(value);
-  if (problems.length > 0) throw new PayloadValidationError(problems, context);
+  if (problems.length > 0) throw PayloadValidationError.of(problems, context);
 }

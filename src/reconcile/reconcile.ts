@@ -3,7 +3,8 @@
  * `GET call-data` for a range of call start times, reads the outbox's delivered calls in the same
  * range (`store.listDelivered`), and reports three lists: delivered here but missing in the CRM,
  * present in the CRM but not delivered from here, and present in both with a different payload hash
- * (see `payload-hash.ts`). With `requeue`, the missing ones go back to pending (`store.requeue`) for the
+ * (see `payload-hash.ts`) — and a fourth: callIds the CRM holds more than once (a CRM that ignores
+ * `Idempotency-Key` stores a repeated POST as a second call; docs/architecture.md, "Reconcile"). With `requeue`, the missing ones go back to pending (`store.requeue`) for the
  * worker to send again, under the same Idempotency-Key and without uploading the recording again.
  *
  * Both sides are filtered alike: the CRM by the configured campaign and agent ids (when set), and the
@@ -69,6 +70,11 @@ export interface ReconcileReport {
   unknownHere: (ReconcileEntry & { state: OutboxState | null })[];
   /** In both, with different payloads (SHA-256 of the canonical JSON of each side). */
   hashMismatch: (ReconcileEntry & { outboxHash: string; crmHash: string })[];
+  /**
+   * Calls the CRM lists more than once (`count` records of one callId), whoever sent them: duplicates
+   * that only the CRM's side can remove. The other lists compare the first record of each.
+   */
+  duplicates: (ReconcileEntry & { count: number })[];
   /** How many of the missing ones went back to pending (0 without `requeue`). */
   requeued: number;
   /** GET requests made to the CRM. */
@@ -77,7 +83,7 @@ export interface ReconcileReport {
 
 /** True when the report found no difference. */
 export function reconciled(report: ReconcileReport): boolean {
-  return report.missingInCrm.length === 0 && report.unknownHere.length === 0 && report.hashMismatch.length === 0;
+  return report.missingInCrm.length === 0 && report.unknownHere.length === 0 && report.hashMismatch.length === 0 && report.duplicates.length === 0;
 }
 
 /** Compare and report (and requeue when asked). Rejects with a ReconcileError when the CRM cannot be listed. */
@@ -125,9 +131,11 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
   const unknownHere = foreign.map((callId) => ({ callId, startTime: startTimeOf(listing.records.get(callId)), state: states.get(callId) ?? null }));
 
   const byStart = (a: ReconcileEntry, b: ReconcileEntry): number => (a.startTime ?? '').localeCompare(b.startTime ?? '') || a.callId.localeCompare(b.callId);
+  const duplicates = [...listing.counts].filter(([, n]) => n > 1).map(([callId, count]) => ({ callId, startTime: startTimeOf(listing.records.get(callId)), count }));
   missingInCrm.sort(byStart);
   unknownHere.sort(byStart);
   hashMismatch.sort(byStart);
+  duplicates.sort(byStart);
 
   const requeued = options.requeue && missingInCrm.length > 0 ? await store.requeue(missingInCrm.map((m) => m.callId)) : 0;
   return {
@@ -141,6 +149,7 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
     missingInCrm,
     unknownHere,
     hashMismatch,
+    duplicates,
     requeued,
     crmPages: listing.pages,
   };
@@ -148,7 +157,10 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
 
 /** The CRM's calls in a range, by callId, read page by page. */
 export interface CrmListing {
+  /** The first record listed of each callId. */
   records: Map<string, Record<string, unknown>>;
+  /** How many records of each callId were listed (more than 1: a duplicate in the CRM). */
+  counts: Map<string, number>;
   pages: number;
 }
 
@@ -160,6 +172,7 @@ export async function listCrmCalls(client: CrmClient, query: Omit<ListCallDataQu
   const { pageSize, ...filters } = query;
   if (!Number.isInteger(pageSize) || pageSize < 1) throw new RangeError(`the page size must be a whole number ≥ 1, got ${pageSize}`);
   const records = new Map<string, Record<string, unknown>>();
+  const counts = new Map<string, number>();
   let offset = 0;
   for (let pages = 1; pages <= MAX_PAGES; pages++) {
     const result = await client.listCallData({ ...filters, limit: pageSize, offset });
@@ -173,11 +186,13 @@ export async function listCrmCalls(client: CrmClient, query: Omit<ListCallDataQu
     for (const record of page.data) {
       const callId = callIdOf(record);
       // A record without a callId cannot be matched to anything: it is not a call of ours either.
-      if (callId !== null) records.set(callId, record);
+      if (callId === null) continue;
+      if (!records.has(callId)) records.set(callId, record);
+      counts.set(callId, (counts.get(callId) ?? 0) + 1);
     }
     offset += page.data.length;
     const more = page.hasMore ?? page.data.length >= (page.limit ?? pageSize);
-    if (!more || page.data.length === 0) return { records, pages };
+    if (!more || page.data.length === 0) return { records, counts, pages };
   }
   throw new ReconcileError(`the CRM kept answering hasMore after ${MAX_PAGES} pages`, { offset });
 }

@@ -3,7 +3,7 @@
  * and, for bad input, every problem found, so that an agent fixes its request in one round trip
  * instead of one field at a time.
  */
-import { CrmUploadError, type ErrorContext } from '../errors.ts';
+import { CrmUploadError, type ErrorCode, type ErrorContext } from '../errors.ts';
 
 /** Code of a request whose body or fields are wrong (400). */
 export const E_SERVE_INVALID = 'E_SERVE_INVALID';
@@ -36,8 +36,8 @@ export class ServeRequestError extends CrmUploadError {
   /** Every problem found (empty for errors that are not about fields, such as a 401). */
   readonly problems: RequestProblem[];
 
-  constructor(status: ServeErrorStatus, code: string, message: string, problems: RequestProblem[] = [], context: ErrorContext = {}) {
-    super(code, message, { ...context, status, field: problems[0]?.field });
+  constructor(status: ServeErrorStatus, code: ErrorCode, message: string, problems: RequestProblem[] = [], context: ErrorContext = {}) {
+    super(message, { ...context, code, status, field: problems[0]?.field });
     this.status = status;
     this.problems = problems;
   }

@@ -61,6 +61,7 @@ describe('reconcile (CLI)', () => {
         missingInCrm: [],
         unknownHere: [],
         hashMismatch: [],
+        duplicates: [],
         requeued: 0,
         crmPages: 1,
       },
@@ -111,6 +112,30 @@ describe('reconcile (CLI)', () => {
     const clean = await runCli(['reconcile'], env);
     assert.equal(clean.code, 0, clean.stderr);
     assert.match(clean.stderr, /the CRM holds exactly what was delivered/);
+  });
+
+  test('a call the CRM holds twice (it ignored Idempotency-Key): exit 1, listed under duplicates in --json and in the report', async () => {
+    const admin = crmAdmin(crm.url);
+    await admin.faults({ ignoreIdempotency: true });
+    const again = await fetch(crm.callDataUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'repeat' }, body: JSON.stringify(makePayload(1202)) });
+    assert.equal(again.status, 201);
+    await admin.faults({ ignoreIdempotency: false });
+
+    const j = await runCli(['reconcile', '--json', '--page-size', '3'], env);
+    assert.equal(j.code, 1, j.stderr);
+    const report = JSON.parse(j.stdout) as ReconcileReport;
+    assert.deepEqual(report.duplicates, [{ callId: idOf(1202), startTime: makePayload(1202).callDetails.startTime, count: 2 }]);
+    assert.deepEqual([report.crm, report.matched, report.missingInCrm, report.unknownHere, report.hashMismatch], [4, 4, [], [], []]);
+
+    const human = await runCli(['reconcile'], env);
+    assert.equal(human.code, 1);
+    assert.match(human.stderr, new RegExp(`held more than once by the CRM \\(duplicates to remove there\\) \\(1\\):\\n  ${idOf(1202)}  started \\S+  ×2`));
+    assert.doesNotMatch(human.stderr, /the CRM holds exactly what was delivered/);
+
+    // Removing the call (both copies) and putting one back leaves nothing to report.
+    await admin.deleteCall(idOf(1202));
+    await admin.insertCall(makePayload(1202));
+    assert.equal((await runCli(['reconcile'], env)).code, 0);
   });
 
   test('usage errors exit 2', async () => {

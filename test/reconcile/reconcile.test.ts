@@ -48,7 +48,7 @@ for (const backend of BACKENDS) {
       const clean = await reconcile({ store, client, since: null, until: null, pageSize: 3 });
       assert.deepEqual(
         { ...clean },
-        { since: null, until: null, campaignId: null, voiceAgentId: null, outbox: 8, crm: 8, matched: 8, missingInCrm: [], unknownHere: [], hashMismatch: [], requeued: 0, crmPages: 3 },
+        { since: null, until: null, campaignId: null, voiceAgentId: null, outbox: 8, crm: 8, matched: 8, missingInCrm: [], unknownHere: [], hashMismatch: [], duplicates: [], requeued: 0, crmPages: 3 },
       );
       assert.equal(reconciled(clean), true);
       assert.equal((await admin.stats()).listRequests - listsBefore, 3, '8 calls in pages of 3: three GETs, the last one short with hasMore false');
@@ -86,6 +86,7 @@ for (const backend of BACKENDS) {
             { callId: idOf(651), startTime: startOf(651), state: null },
           ],
           hashMismatch: [{ callId: idOf(607), startTime: startOf(607), outboxHash: sentHash, crmHash: payloadHash(altered) }],
+          duplicates: [],
           requeued: 0,
           crmPages: 3,
         },
@@ -171,6 +172,27 @@ describe('paging against other CRM answers', () => {
       assert.equal(payloadHash(crmPayload(rec)), payloadHash(makePayload(400)));
     });
   }
+});
+
+test('records a CRM holds more than once are counted across pages (the first one is compared)', async (t) => {
+  const crm = await startTestCrm({ ignoreIdempotency: true });
+  const client = crmClient(crm);
+  t.after(async () => {
+    await client.close();
+    await crm.close();
+  });
+  const send = async (i: number, client2: string): Promise<void> => {
+    const res = await fetch(crm.callDataUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(makePayload(i, { client: client2 })) });
+    assert.equal(res.status, 201);
+  };
+  await send(700, 'first');
+  await send(701, 'first');
+  await send(700, 'second');
+  await send(700, 'third');
+  const listing = await listCrmCalls(client, { pageSize: 2 });
+  assert.deepEqual([...listing.counts], [[idOf(700), 3], [idOf(701), 1]]);
+  assert.equal(listing.pages, 2);
+  assert.equal(listing.records.get(idOf(700))?.client, 'first');
 });
 
 test('the payload hash: canonical JSON with sorted keys at every level, arrays in order', () => {
