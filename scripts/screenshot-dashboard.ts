@@ -59,7 +59,7 @@ try {
   await fetch(`${crm.url}/__admin/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ forceStatus: rules }) });
 
   const config = loadConfig({ env: { CRM_OUTBOX: join(dir, 'outbox.db') }, envFile: null });
-  const dashboard = await startDashboard({ config, store, port: 0, sampleMs: 250, latencyEveryMs: 0, refreshMs: 1_000 });
+  const dashboard = await startDashboard({ config, store, port: 0, sampleMs: 250, readEveryMs: 0, refreshMs: 1_000 });
   // Two waves, so that throughput is counted both from the items and from the count's rise.
   await store.enqueueMany(calls.slice(0, 24));
   await startWorker({ store, client, config: { timeoutMs: 5_000, rateLimit: 0, concurrency: 4, maxAttempts: 5, retryScheduleMs: [60 * 60_000], recordingWaitMs: 1_000 }, once: true }).done;

@@ -48,8 +48,8 @@ export interface DashboardOptions {
   token?: string;
   refreshMs?: number;
   sampleMs?: number;
-  /** Overrides of the sampler (tests). */
-  latencyEveryMs?: number;
+  /** Overrides of the sampler (tests): how often, at most, the last hour's deliveries are re-read. */
+  readEveryMs?: number;
   /** Also expose prom-client's process metrics (CPU, memory, event loop) on `/metrics`; default false. */
   processMetrics?: boolean;
   /** Overrides of the alerter (tests): the 5-minute window. */
@@ -107,7 +107,7 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Da
   const { store } = await openOutbox(config, options.store);
   const registry = newRegistry({ processMetrics: options.processMetrics === true });
   createOutboxGauges(registry, store, { now });
-  const stats = createDeliveryStats(store, { now, ...(options.latencyEveryMs === undefined ? {} : { latencyEveryMs: options.latencyEveryMs }) });
+  const stats = createDeliveryStats(store, { now, ...(options.readEveryMs === undefined ? {} : { readEveryMs: options.readEveryMs }) });
   const alerter =
     config.alertWebhookUrl !== null && config.alertBacklogS !== null
       ? createAlerter({

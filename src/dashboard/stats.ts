@@ -1,18 +1,17 @@
 /**
- * Throughput and delivery latency over the last hour, in 5-minute buckets, for the dashboard — kept
- * cheap, whatever the size of the outbox's history and however many browser tabs poll:
+ * Throughput and delivery latency over the last hour, in 5-minute buckets, for the dashboard
+ * (docs/architecture.md, "dashboard"), both by **delivery time**: a bucket holds the calls delivered in it,
+ * whenever they started. A backfill (`bulk` of last month's folders) delivered now shows as what it is,
+ * many calls delivered now, with their enqueue → delivered latency.
  *
- * - Throughput comes from the dashboard's own sampling of `store.counts()` (every few seconds, in one
- *   place, not per tab): the rise of the delivered count between two samples is what was delivered in
- *   between. Exact for every call, old or new, from the first sample on; it costs one `counts()`.
- * - Latency (enqueue → delivered) comes from the delivered items themselves: the calls that *started*
- *   in the last two hours (`listDelivered({ startFrom })`, indexed by start time in both stores, so the
- *   read is bounded by recent traffic), re-read at most every `latencyEveryMs` and only when the
- *   delivered count moved. The same read gives the throughput of the buckets before the first sample.
- *   Its blind spot: a backfill of old calls (`bulk` of last month's folders) is counted in throughput
- *   but has no latency figures, since those calls did not start recently.
+ * Kept cheap whatever the size of the outbox's history and however many browser tabs poll: the sampler reads
+ * the calls delivered in the window with `store.listDeliveredByTime` (indexed by delivery time in both
+ * stores, times only, no payloads), in one place on the dashboard's timer, and only when the delivered count
+ * moved or the last read is a bucket old, at most every `readEveryMs`. One read takes at most
+ * `pageSize × maxPages` calls (20 000 by default, over three hours of the CRM's 100/min); past that the
+ * snapshot says `truncated` and the counts are a floor.
  */
-import type { OutboxCounts, OutboxStore } from '../outbox/outbox-store.ts';
+import type { DeliveryTimes, OutboxCounts, OutboxStore } from '../outbox/outbox-store.ts';
 
 /** One bucket of the last hour. */
 export interface ThroughputBucket {
@@ -20,9 +19,9 @@ export interface ThroughputBucket {
   start: number;
   /** Epoch ms, exclusive. The last bucket is the current one and still filling. */
   end: number;
-  /** Calls delivered in the bucket. */
+  /** Calls delivered in the bucket (by delivery time). */
   delivered: number;
-  /** Enqueue → delivered of the calls delivered in the bucket whose latency is known; null when none. */
+  /** Enqueue → delivered of the calls delivered in the bucket; null when none. */
   latency: { count: number; p50Ms: number; p95Ms: number; maxMs: number } | null;
 }
 
@@ -31,8 +30,10 @@ export interface StatsSnapshot {
   bucketMs: number;
   windowMs: number;
   buckets: ThroughputBucket[];
-  /** When the first sample was taken: throughput is exact from then on. Null before it. */
-  sampledSince: number | null;
+  /** When the delivered calls were last read; null before the first read. */
+  readAt: number | null;
+  /** The window held more deliveries than one read takes: the counts are a floor. */
+  truncated: boolean;
   /** Why the last sample failed, or null. */
   lastError: string | null;
 }
@@ -43,77 +44,68 @@ export interface DeliveryStatsOptions {
   bucketMs?: number;
   /** Default 1 h. */
   windowMs?: number;
-  /** How far before the window the latency read looks for calls that started earlier; default 1 h. */
-  lookbackMs?: number;
-  /** The latency read runs at most this often; default 30 s. */
-  latencyEveryMs?: number;
-  /** Page size of the latency read; default 1000. */
+  /** The delivered calls are re-read at most this often; default 10 s. */
+  readEveryMs?: number;
+  /** Page size of a read; default 1000. */
   pageSize?: number;
-  /** Most pages of one latency read; default 20. */
+  /** Most pages of one read; default 20. */
   maxPages?: number;
   now?: () => number;
 }
 
 /** The sampler: `sample()` on a timer, `snapshot()` when rendering. */
 export interface DeliveryStats {
-  /** Take a sample (and, when due, re-read the latencies); resolves to the counts read. */
+  /** Take a sample (and, when due, re-read the delivered calls); resolves to the counts read. */
   sample(): Promise<OutboxCounts>;
   snapshot(now?: number): StatsSnapshot;
   /** The delivered count of the latest sample, or null before the first. */
   lastDelivered(): number | null;
 }
 
-interface Sample {
-  at: number;
-  delivered: number;
-}
-
-interface Delivered {
-  deliveredAt: number;
-  latencyMs: number;
-}
-
 /** Create the sampler over `store`. */
 export function createDeliveryStats(store: OutboxStore, options: DeliveryStatsOptions = {}): DeliveryStats {
   const bucketMs = options.bucketMs ?? 5 * 60_000;
   const windowMs = options.windowMs ?? 60 * 60_000;
-  const lookbackMs = options.lookbackMs ?? 60 * 60_000;
-  const latencyEveryMs = options.latencyEveryMs ?? 30_000;
+  const readEveryMs = options.readEveryMs ?? 10_000;
   const pageSize = options.pageSize ?? 1000;
   const maxPages = options.maxPages ?? 20;
   const now = options.now ?? Date.now;
 
-  const samples: Sample[] = [];
-  let recent = new Map<string, Delivered>();
-  let lastLatencyAt = Number.NEGATIVE_INFINITY;
-  let latencyDeliveredCount: number | null = null;
+  let deliveries: DeliveryTimes[] = [];
+  let readAt: number | null = null;
+  let readCount: number | null = null;
+  let truncated = false;
+  let lastCount: number | null = null;
   let lastError: string | null = null;
   let inProgress: Promise<OutboxCounts> | null = null;
 
-  async function readLatencies(t: number): Promise<void> {
-    const next = new Map<string, Delivered>();
+  /** The calls delivered since the start of the window's first bucket (which can begin up to a bucket before it). */
+  async function readDeliveries(t: number): Promise<void> {
+    const from = Math.floor(t / bucketMs) * bucketMs + bucketMs - Math.round(windowMs / bucketMs) * bucketMs;
+    const next: DeliveryTimes[] = [];
+    let full = false;
     for (let page = 0; page < maxPages; page++) {
-      const items = await store.listDelivered({ startFrom: t - windowMs - lookbackMs, limit: pageSize, offset: page * pageSize });
-      for (const item of items) {
-        if (item.deliveredAt === null || item.deliveredAt < t - windowMs - bucketMs) continue;
-        next.set(item.callId, { deliveredAt: item.deliveredAt, latencyMs: Math.max(0, item.deliveredAt - item.createdAt) });
-      }
-      if (items.length < pageSize) break;
+      const rows = await store.listDeliveredByTime({ from, limit: pageSize, offset: page * pageSize });
+      next.push(...rows);
+      full = rows.length === pageSize;
+      if (!full) break;
     }
-    recent = next;
+    deliveries = next;
+    truncated = full;
   }
 
   async function takeSample(): Promise<OutboxCounts> {
     const t = now();
     const counts = await store.counts();
-    if (latencyDeliveredCount !== counts.delivered && t - lastLatencyAt >= latencyEveryMs) {
-      await readLatencies(t);
-      lastLatencyAt = t;
-      latencyDeliveredCount = counts.delivered;
+    const moved = readCount !== counts.delivered;
+    // A quiet outbox is read again once a bucket has passed, so that calls leave the window.
+    const stale = readAt === null || t - readAt >= bucketMs;
+    if ((moved || stale) && (readAt === null || t - readAt >= readEveryMs)) {
+      await readDeliveries(t);
+      readAt = t;
+      readCount = counts.delivered;
     }
-    samples.push({ at: t, delivered: counts.delivered });
-    // One sample before the window stays, as the baseline of the first delta inside it.
-    while (samples.length > 2 && (samples[1]?.at ?? t) < t - windowMs - bucketMs) samples.shift();
+    lastCount = counts.delivered;
     return counts;
   }
 
@@ -136,7 +128,7 @@ export function createDeliveryStats(store: OutboxStore, options: DeliveryStatsOp
     },
 
     lastDelivered() {
-      return samples.at(-1)?.delivered ?? null;
+      return lastCount;
     },
 
     snapshot(t = now()) {
@@ -144,27 +136,18 @@ export function createDeliveryStats(store: OutboxStore, options: DeliveryStatsOp
       const count = Math.round(windowMs / bucketMs);
       const first = end - count * bucketMs;
       const buckets = Array.from({ length: count }, (_, i) => ({ start: first + i * bucketMs, end: first + (i + 1) * bucketMs, delivered: 0, latencies: [] as number[] }));
-      const bucketOf = (at: number): (typeof buckets)[number] | undefined => (at < first || at >= end ? undefined : buckets[Math.floor((at - first) / bucketMs)]);
-      const sampledSince = samples[0]?.at ?? null;
-
-      for (const d of recent.values()) {
-        const b = bucketOf(d.deliveredAt);
+      for (const d of deliveries) {
+        if (d.deliveredAt < first || d.deliveredAt >= end) continue;
+        const b = buckets[Math.floor((d.deliveredAt - first) / bucketMs)];
         if (b === undefined) continue;
-        b.latencies.push(d.latencyMs);
-        // Before the first sample there are no deltas: these items are all there is to count.
-        if (sampledSince === null || d.deliveredAt <= sampledSince) b.delivered += 1;
-      }
-      for (let i = 1; i < samples.length; i++) {
-        const [a, b] = [samples[i - 1] as Sample, samples[i] as Sample];
-        // A requeue lowers the count; it is not a negative delivery.
-        const rise = Math.max(0, b.delivered - a.delivered);
-        const bucket = bucketOf(b.at);
-        if (bucket !== undefined) bucket.delivered += rise;
+        b.delivered += 1;
+        b.latencies.push(Math.max(0, d.deliveredAt - d.createdAt));
       }
       return {
         bucketMs,
         windowMs,
-        sampledSince,
+        readAt,
+        truncated,
         lastError,
         buckets: buckets.map(({ latencies, ...rest }) => ({ ...rest, latency: summarise(latencies) })),
       };

@@ -97,7 +97,7 @@ ${view.stats.lastError === null ? '' : h`<p class="error">the outbox did not ans
   <h2 id="hour">Last hour</h2>
   ${chart(view.stats.buckets)}
   ${bucketTable(view.stats.buckets)}
-  <p class="hint">Throughput ${view.stats.sampledSince === null ? 'from the delivered calls that started in the last 2 h' : h`is exact since ${iso(view.stats.sampledSince)} (this dashboard's first sample); before that, from the calls that started in the last 2 h`}. Latency is enqueue → delivered, from calls that started in the last 2 h.</p>
+  <p class="hint">Calls by the time they were delivered, whenever they started (a backfill of old calls shows when it is delivered). Latency is enqueue → delivered.${view.stats.truncated ? ' More calls were delivered in the last hour than one read takes: the counts are a floor.' : ''}</p>
 </section>
 <section aria-labelledby="dead">
   <h2 id="dead">Dead letter <span class="n">${view.dead.total}</span>
@@ -111,7 +111,9 @@ function chart(buckets: readonly ThroughputBucket[]): Html {
   const height = 150;
   const pad = 24;
   const slot = (width - 2 * pad) / Math.max(1, buckets.length);
-  const maxDelivered = Math.max(1, ...buckets.map((b) => b.delivered));
+  const peak = Math.max(0, ...buckets.map((b) => b.delivered));
+  // The scale needs a height above 0; the label says the real peak ("0 calls" over an empty chart).
+  const maxDelivered = Math.max(1, peak);
   const maxLatency = Math.max(1, ...buckets.map((b) => b.latency?.p95Ms ?? 0));
   const y = (v: number, max: number): number => height - pad - (v / max) * (height - 2 * pad);
   const bars = buckets.map((b, i) => {
@@ -127,7 +129,7 @@ function chart(buckets: readonly ThroughputBucket[]): Html {
   );
   return h`<figure class="chart">
   <svg viewBox="0 0 ${width} ${height}" role="img" aria-label="calls delivered per 5 minutes, and p95 latency">
-    <text class="axis" x="${pad}" y="14">${maxDelivered} calls</text>
+    <text class="axis" x="${pad}" y="14" data-peak="${peak}">${peak} ${peak === 1 ? 'call' : 'calls'}</text>
     <text class="axis latency" x="${width - pad}" y="14" text-anchor="end">p95 ${ms(maxLatency)}</text>
     ${bars}
     ${points.length > 0 ? h`<polyline class="latency" points="${points.join(' ')}"></polyline>` : ''}

@@ -176,6 +176,25 @@ export interface DeliveredQuery {
   offset?: number;
 }
 
+/** Which delivered calls `listDeliveredByTime` returns: those delivered in [from, to] (epoch ms, both included). */
+export interface DeliveredTimeQuery {
+  /** Delivered at or after this time. */
+  from: number;
+  /** Delivered at or before this time; default: no bound. */
+  to?: number;
+  limit?: number;
+  offset?: number;
+}
+
+/** A delivered call as `listDeliveredByTime` gives it: when it was enqueued and when it was delivered. */
+export interface DeliveryTimes {
+  callId: string;
+  /** Enqueue time, epoch ms. */
+  createdAt: number;
+  /** Delivery time, epoch ms. */
+  deliveredAt: number;
+}
+
 /**
  * The durable outbox. Every method is async so that a networked store fits the same contract. Methods
  * that take a `now` use it only where the store keeps its own clock (see `LeaseOptions.now`).
@@ -241,6 +260,13 @@ export interface OutboxStore {
   requeue(callIds: readonly string[]): Promise<number>;
   /** Delivered items by the call's start time, earliest first (`reconcile`). */
   listDelivered(query?: DeliveredQuery): Promise<OutboxItem[]>;
+  /**
+   * Delivered calls by the time they were delivered, earliest first, ties by callId (the dashboard's last
+   * hour: a backfill of calls that started months ago is delivered now, and counts now). Indexed in both
+   * stores (SQLite: a partial index on delivered_at; BullMQ: the completed set, scored by finish time), so a
+   * read costs what the range holds, not the outbox's history; only times are read, never payloads.
+   */
+  listDeliveredByTime(query: DeliveredTimeQuery): Promise<DeliveryTimes[]>;
   /** Every request of every attempt of the call, oldest first; [] when the call is unknown. */
   history(callId: string): Promise<AttemptLogEntry[]>;
   close(): Promise<void>;

@@ -86,6 +86,7 @@ export class SqliteOutboxConnection {
   readonly #logAttempt: StatementSync;
   readonly #history: StatementSync;
   readonly #delivered: StatementSync;
+  readonly #deliveredByTime: StatementSync;
 
   constructor(path: string, busyTimeoutMs: number) {
     this.path = path;
@@ -231,6 +232,11 @@ export class SqliteOutboxConnection {
       SELECT * FROM ${T} INDEXED BY ${T}_delivered_start
       WHERE state = 'delivered' AND call_start >= :from AND call_start <= :to
       ORDER BY call_start, rowid LIMIT :limit OFFSET :offset`);
+    // Walks the covering partial index of delivered items by delivery time (schema version 3).
+    this.#deliveredByTime = prep(`
+      SELECT call_id, created_at, delivered_at FROM ${T} INDEXED BY ${T}_delivered_at
+      WHERE state = 'delivered' AND delivered_at >= :from AND delivered_at <= :to
+      ORDER BY delivered_at, call_id LIMIT :limit OFFSET :offset`);
   }
 
   /** Insert items (one transaction when several); an existing callId is left exactly as it is. */
@@ -299,6 +305,11 @@ export class SqliteOutboxConnection {
   /** Delivered items whose call started in [from, to], earliest first. */
   delivered(from: number, to: number, limit: number, offset: number): Row[] {
     return this.#delivered.all({ from, to, limit, offset });
+  }
+
+  /** Delivered calls' times, delivered in [from, to], earliest delivery first. */
+  deliveredByTime(from: number, to: number, limit: number, offset: number): { call_id: string; created_at: number; delivered_at: number }[] {
+    return this.#deliveredByTime.all({ from, to, limit, offset }) as { call_id: string; created_at: number; delivered_at: number }[];
   }
 
   /** One item's row, or undefined. */

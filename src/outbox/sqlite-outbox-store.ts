@@ -18,6 +18,8 @@ import type { CallPayload } from '../payload/call-payload.ts';
 import type {
   AttemptLogEntry,
   DeliveredQuery,
+  DeliveredTimeQuery,
+  DeliveryTimes,
   EnqueueResult,
   LeaseOptions,
   NewOutboxItem,
@@ -256,6 +258,13 @@ export class SqliteOutboxStore implements OutboxStore {
     const from = query.startFrom ?? Number.MIN_SAFE_INTEGER;
     const to = query.startTo ?? Number.MAX_SAFE_INTEGER;
     return this.#conn.delivered(from, to, query.limit ?? -1, query.offset ?? 0).map(toItem);
+  }
+
+  /** @inheritdoc */
+  async listDeliveredByTime(query: DeliveredTimeQuery): Promise<DeliveryTimes[]> {
+    this.#open();
+    const rows = this.#conn.deliveredByTime(query.from, query.to ?? Number.MAX_SAFE_INTEGER, query.limit ?? -1, query.offset ?? 0);
+    return rows.map((r) => ({ callId: r.call_id, createdAt: r.created_at, deliveredAt: r.delivered_at }));
   }
 
   /** @inheritdoc */

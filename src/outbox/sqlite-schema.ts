@@ -74,7 +74,14 @@ const addHistoryAndCallStart: Migration = (db) => {
   `);
 };
 
-const MIGRATIONS: readonly Migration[] = [createVersion1, addHistoryAndCallStart];
+// Version 3: delivered calls by the time they were delivered (the dashboard's last hour, listDeliveredByTime).
+// Partial, as the call-start index: only delivered rows, ordered by delivery time then callId, and covering
+// (created_at too), so the read never touches the table.
+const addDeliveredAtIndex: Migration = (db) => {
+  db.exec(`CREATE INDEX ${OUTBOX_TABLE}_delivered_at ON ${OUTBOX_TABLE} (delivered_at, call_id, created_at) WHERE state = 'delivered';`);
+};
+
+const MIGRATIONS: readonly Migration[] = [createVersion1, addHistoryAndCallStart, addDeliveredAtIndex];
 
 /** The schema version this code writes and expects (`PRAGMA user_version`). */
 export const SCHEMA_VERSION: number = MIGRATIONS.length;

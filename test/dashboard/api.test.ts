@@ -45,7 +45,7 @@ for (const backend of BACKENDS) {
       assert.deepEqual({ delivered: seeded.delivered, dead: seeded.dead }, { delivered: 3, dead: 2 });
       await outbox.store.enqueue(later);
       const config = loadConfig({ env: { CRM_OUTBOX: outbox.target }, envFile: null });
-      dash = await startDashboard({ config, store: outbox.store, port: 0, token: TOKEN, refreshMs: 200, sampleMs: 60_000, latencyEveryMs: 0 });
+      dash = await startDashboard({ config, store: outbox.store, port: 0, token: TOKEN, refreshMs: 200, sampleMs: 60_000, readEveryMs: 0 });
     });
     after(async () => {
       await dash?.close();

@@ -61,7 +61,7 @@ describe('dashboard in chromium', { skip: chromiumSkipReason(), timeout: 60_000 
       },
     });
     const config = loadConfig({ env: { CRM_OUTBOX: outbox.target }, envFile: null });
-    dash = await startDashboard({ config, store: outbox.store, port: 0, token: TOKEN, refreshMs: 250, sampleMs: 200, latencyEveryMs: 0, logger: createLogger({ level: 'info', destination: sink }) });
+    dash = await startDashboard({ config, store: outbox.store, port: 0, token: TOKEN, refreshMs: 250, sampleMs: 200, readEveryMs: 0, logger: createLogger({ level: 'info', destination: sink }) });
 
     // A page on another origin that tries to replay every dead call behind the operator's back.
     attacker = createServer((_req, res) => {

@@ -85,8 +85,8 @@ export function crmClient(crm: LocalCrm, timeoutMs = 3_000): CrmClient {
 }
 
 /**
- * Outbox item `i`: `makePayload(i)`, optionally started `startedAgoMs` before now (the dashboard's
- * latency read looks at calls that started in the last two hours).
+ * Outbox item `i`: `makePayload(i)`, optionally started `startedAgoMs` before now (a backfill of old calls:
+ * the dashboard counts them when they are delivered, not when they started).
  */
 export function testItem(i: number, options: { startedAgoMs?: number; recordingPath?: string | null; phone?: string } = {}): NewOutboxItem {
   const overrides: Parameters<typeof makePayload>[1] = {};

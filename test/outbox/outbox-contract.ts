@@ -708,6 +708,43 @@ export function outboxContractSuite(name: string, factory: () => Promise<OutboxF
         assert.deepEqual(ids(await store.listDelivered(range)), ['A'], 'a requeued call is no longer delivered');
       }));
 
+      test('listDeliveredByTime lists delivered calls by when they were delivered, not when they started', withStore(async ({ store }) => {
+        // Two calls of a backfill (started months ago) and a fresh one; one stays pending, one goes dead.
+        const starts: Record<string, string> = {
+          OLD1: '2025-06-01T10:00:00.000Z',
+          OLD2: '2025-05-01T10:00:00.000Z',
+          NEW: new Date(Date.now() - 60_000).toISOString(),
+          P: '2025-05-15T10:00:00.000Z',
+          X: '2025-05-20T10:00:00.000Z',
+        };
+        for (const [id, startTime] of Object.entries(starts)) await store.enqueue(sampleItem(id, { startTime }));
+        const before = Date.now();
+        assert.equal((await store.lease({ limit: 5, leaseMs: LEASE_MS, owner: 'w' })).length, 5);
+        // Delivered one at a time, a few ms apart, in an order unlike their start times.
+        for (const id of ['NEW', 'OLD2', 'OLD1']) {
+          await store.settle('w', [{ callId: id, kind: 'delivered', status: 201 }]);
+          await sleep(5);
+        }
+        await store.settle('w', [{ callId: 'X', kind: 'dead', status: 400, error: 'no', countAttempt: true }]);
+
+        const all = await store.listDeliveredByTime({ from: before - TOL });
+        assert.deepEqual(all.map((d) => d.callId), ['NEW', 'OLD2', 'OLD1'], 'by delivery, the pending and dead ones left out');
+        for (const d of all) {
+          const item = await mustGet(store, d.callId);
+          assert.deepEqual(d, { callId: d.callId, createdAt: item.createdAt, deliveredAt: item.deliveredAt }, `${d.callId}: the item's own times`);
+        }
+        const [tNew, tOld2, tOld1] = all.map((d) => d.deliveredAt) as [number, number, number];
+        assert.ok(tNew < tOld2 && tOld2 < tOld1, 'delivery times ascending');
+        assert.deepEqual((await store.listDeliveredByTime({ from: tOld2, to: tOld2 })).map((d) => d.callId), ['OLD2'], 'both ends included');
+        assert.deepEqual((await store.listDeliveredByTime({ from: tOld2 })).map((d) => d.callId), ['OLD2', 'OLD1']);
+        assert.deepEqual((await store.listDeliveredByTime({ from: 0, to: tOld2 - 1 })).map((d) => d.callId), ['NEW']);
+        assert.deepEqual((await store.listDeliveredByTime({ from: 0, limit: 2 })).map((d) => d.callId), ['NEW', 'OLD2']);
+        assert.deepEqual((await store.listDeliveredByTime({ from: 0, limit: 2, offset: 2 })).map((d) => d.callId), ['OLD1']);
+        assert.deepEqual(await store.listDeliveredByTime({ from: tOld1 + 1 }), []);
+        await store.requeue(['OLD2']);
+        assert.deepEqual((await store.listDeliveredByTime({ from: 0 })).map((d) => d.callId), ['NEW', 'OLD1'], 'a requeued call is no longer delivered');
+      }));
+
       test('states maps known callIds and leaves unknown ones out, for long lists too', withStore(async ({ store }) => {
         const many = Array.from({ length: 1203 }, (_, i) => `CALL-${String(i).padStart(4, '0')}`);
         await store.enqueueMany(many.map((id) => sampleItem(id)));
