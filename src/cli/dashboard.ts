@@ -35,7 +35,8 @@ export function registerDashboard(program: Command): void {
         const logger = cliLogger(globals);
         const dashboard = await startDashboard({ config, host: flags.host, port, allowHosts: flags.allowHost ?? [], showPii: globals.showPii === true, logger, processMetrics: true });
         say(`listening on ${dashboard.url}`);
-        say(`token: ${dashboard.token}`);
+        // Only a token made up now is printed: CRM_DASHBOARD_TOKEN from the environment stays out of the system logs.
+        if (!dashboard.tokenFromConfig) say(`token: ${dashboard.token}`);
         for (const w of dashboard.warnings) say(`warning: ${w}`);
         if (config.alertWebhookUrl !== null && config.alertBacklogS !== null) say(`backlog alerts on: the oldest undelivered call older than ${config.alertBacklogS} s`);
 

@@ -16,6 +16,7 @@ interface ServeFlags {
   recordings?: string;
   maxJson?: string;
   maxUpload?: string;
+  allowHost?: string[];
 }
 
 const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, k: 1024, mb: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, g: 1024 ** 3 };
@@ -42,6 +43,8 @@ export function registerServe(program: Command): void {
     .option('--recordings <dir>', 'the folder recordingPath must be inside (CRM_RECORDINGS_DIR)')
     .option('--max-json <size>', `limit of a JSON body (default ${DEFAULT_MAX_JSON_BYTES / 1024 ** 2}mb)`)
     .option('--max-upload <size>', `limit of a multipart body with its recording (default ${DEFAULT_MAX_UPLOAD_BYTES / 1024 ** 2}mb)`)
+    .option('--allow-host <host>', 'another Host header to answer (name or name:port), e.g. behind a reverse proxy; repeatable', (v: string, all: string[] = []) => [...all, v])
+    .addHelpText('after', '\nEvery /v1 request needs Authorization: Bearer <token>: CRM_INGEST_TOKEN, or a token generated and printed at start (`token: …`) when none is set.')
     .action(async (flags: ServeFlags, cmd: Command) => {
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       await runAction(globals.verbose, async () => {
@@ -57,10 +60,21 @@ export function registerServe(program: Command): void {
         const logger = cliLogger(globals);
         const worker = flags.worker !== false;
         // This process is the server's own: its globals may be the lighter ones.
-        const server = await startIngestServer({ config, host: flags.host, port, worker, logger, maxJsonBytes, maxUploadBytes, overrideGlobalObjects: true });
+        const server = await startIngestServer({
+          config,
+          host: flags.host,
+          port,
+          worker,
+          logger,
+          maxJsonBytes,
+          maxUploadBytes,
+          allowHosts: flags.allowHost ?? [],
+          overrideGlobalObjects: true,
+        });
         say(`listening on ${server.url}`);
+        // Only a token made up now is printed: one from the environment stays out of the system logs.
+        if (!server.tokenFromConfig) say(`token: ${server.token}`);
         if (!worker) say('worker off (--no-worker): calls stay queued for `crm-upload worker`');
-        if (config.ingestToken === null) say('no CRM_INGEST_TOKEN: /v1 routes are open to every process on this machine');
 
         return new Promise<number>((finish) => {
           const uninstall = installSignalHandlers({

@@ -3,10 +3,13 @@
  * redirects never followed, every failure returned as a `CrmResult` rather than thrown, and a deadline
  * on every request so that a silent server can never hang the worker.
  */
-import { openAsBlob, readFileSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
-import { Agent, FormData, request } from 'undici';
+import { Readable } from 'node:stream';
+import { Agent, request } from 'undici';
+import { openRecordingConfined } from '../fs/open-recording.ts';
+import { redactUrl } from '../log/mask.ts';
+import { multipartFileBody } from './multipart-file-body.ts';
 import type { Logger } from '../log/logger.ts';
 import type { CallPayload } from '../payload/call-payload.ts';
 import type { CrmClient, CrmResult, ListCallDataQuery, RequestOptions } from './crm-client.ts';
@@ -25,6 +28,11 @@ export interface HttpCrmClientOptions {
   connections?: number;
   /** Debug logs of each exchange (no token, no body). */
   logger?: Logger;
+  /**
+   * Folders whose recordings must really be inside them when uploaded (serve's recordings and uploads
+   * folders): see `src/fs/open-recording.ts`. Every recording is opened without following links anyway.
+   */
+  confineRecordingsTo?: readonly string[];
 }
 
 /**
@@ -56,10 +64,13 @@ export function createHttpCrmClient(options: HttpCrmClientOptions): CrmClient {
   });
   const log = options.logger;
 
-  const baseHeaders = (idempotencyKey: string | null): Record<string, string> => {
+  // The API key goes to the CRM's own origin only (CRM_API_URL's): an upload URL on another origin gets no
+  // Authorization header (docs/architecture.md, "Security" → "Secrets").
+  const keyOrigin = new URL(options.apiUrl).origin;
+  const baseHeaders = (idempotencyKey: string | null, url: string): Record<string, string> => {
     const headers: Record<string, string> = { 'user-agent': USER_AGENT, accept: 'application/json' };
     if (idempotencyKey !== null) headers['idempotency-key'] = idempotencyKey;
-    if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
+    if (options.apiKey && new URL(url).origin === keyOrigin) headers.authorization = `Bearer ${options.apiKey}`;
     return headers;
   };
 
@@ -67,7 +78,7 @@ export function createHttpCrmClient(options: HttpCrmClientOptions): CrmClient {
     method: 'GET' | 'POST';
     url: string;
     headers: Record<string, string>;
-    body?: string | FormData;
+    body?: string | Readable;
     timeoutMs: number;
     idempotencyKey: string | null;
     signal?: AbortSignal;
@@ -94,11 +105,11 @@ export function createHttpCrmClient(options: HttpCrmClientOptions): CrmClient {
       const headers = flattenHeaders(res.headers);
       const body = await readBody(res.body, headers['content-type'] ?? '');
       const result: CrmResult = { kind: 'response', status: res.statusCode, headers, body, durationMs: elapsed() };
-      log?.debug({ method: args.method, url: args.url, status: res.statusCode, durationMs: result.durationMs, idempotencyKey: args.idempotencyKey }, 'crm response');
+      log?.debug({ method: args.method, url: redactUrl(args.url), status: res.statusCode, durationMs: result.durationMs, idempotencyKey: args.idempotencyKey }, 'crm response');
       return result;
     } catch (err) {
       const result = toErrorResult(err, deadline.signal, args.signal, elapsed());
-      log?.debug({ method: args.method, url: args.url, error: result.error, message: result.message, durationMs: result.durationMs, idempotencyKey: args.idempotencyKey }, 'crm request failed');
+      log?.debug({ method: args.method, url: redactUrl(args.url), error: result.error, message: result.message, durationMs: result.durationMs, idempotencyKey: args.idempotencyKey }, 'crm request failed');
       return result;
     } finally {
       clearTimeout(timer);
@@ -110,7 +121,7 @@ export function createHttpCrmClient(options: HttpCrmClientOptions): CrmClient {
       return exchange({
         method: 'POST',
         url: options.apiUrl,
-        headers: { ...baseHeaders(opts.idempotencyKey), 'content-type': 'application/json' },
+        headers: { ...baseHeaders(opts.idempotencyKey, options.apiUrl), 'content-type': 'application/json' },
         body: JSON.stringify(payload),
         timeoutMs: options.timeoutMs,
         idempotencyKey: opts.idempotencyKey,
@@ -120,28 +131,28 @@ export function createHttpCrmClient(options: HttpCrmClientOptions): CrmClient {
 
     async uploadRecording(path: string, opts: RequestOptions): Promise<CrmResult> {
       const started = performance.now();
-      let form: FormData;
-      let size: number;
+      let opened;
       try {
-        const info = await stat(path);
-        if (!info.isFile()) throw new Error(`${path} is not a regular file`);
-        size = info.size;
-        // A file-backed Blob: undici streams it from disk, so a large recording never sits in memory.
-        const blob = await openAsBlob(path, { type: audioType(path) });
-        form = new FormData();
-        form.append('file', blob, basename(path));
+        // No link followed, a regular file, inside its folder: then streamed from that handle only.
+        opened = await openRecordingConfined(path, options.confineRecordingsTo ?? []);
       } catch (err) {
         return { kind: 'error', error: 'file', message: `cannot read recording: ${errorText(err)}`, durationMs: Math.round(performance.now() - started) };
       }
-      return exchange({
-        method: 'POST',
-        url: options.uploadUrl,
-        headers: baseHeaders(opts.idempotencyKey),
-        body: form,
-        timeoutMs: uploadTimeoutMs(options.timeoutMs, size),
-        idempotencyKey: opts.idempotencyKey,
-        signal: opts.signal,
-      });
+      try {
+        // Streamed from disk, so a large recording never sits in memory.
+        const form = multipartFileBody(opened.handle, opened.size, 'file', basename(path), audioType(path));
+        return await exchange({
+          method: 'POST',
+          url: options.uploadUrl,
+          headers: { ...baseHeaders(opts.idempotencyKey, options.uploadUrl), 'content-type': form.contentType, 'content-length': String(form.length) },
+          body: Readable.from(form.body, { objectMode: false }),
+          timeoutMs: uploadTimeoutMs(options.timeoutMs, opened.size),
+          idempotencyKey: opts.idempotencyKey,
+          signal: opts.signal,
+        });
+      } finally {
+        await opened.handle.close().catch(() => undefined);
+      }
     },
 
     listCallData(query: ListCallDataQuery): Promise<CrmResult> {
@@ -152,7 +163,7 @@ export function createHttpCrmClient(options: HttpCrmClientOptions): CrmClient {
       return exchange({
         method: 'GET',
         url: url.toString(),
-        headers: baseHeaders(null),
+        headers: baseHeaders(null, options.apiUrl),
         timeoutMs: options.timeoutMs,
         idempotencyKey: null,
       });
@@ -211,7 +222,7 @@ async function readBody(body: AsyncIterable<Buffer>, contentType: string): Promi
 type CrmErrorResult = Extract<CrmResult, { kind: 'error' }>;
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
-const FILE_CODES = new Set(['ENOENT', 'EACCES', 'EISDIR', 'EPERM', 'EMFILE']);
+const FILE_CODES = new Set(['ENOENT', 'EACCES', 'EISDIR', 'EPERM', 'EMFILE', 'ELOOP', 'ENOTFILE', 'EOUTSIDE', 'ECHANGED']);
 
 function toErrorResult(err: unknown, deadline: AbortSignal, callerSignal: AbortSignal | undefined, durationMs: number): CrmErrorResult {
   const code = (err as { code?: unknown } | null)?.code;

@@ -3,7 +3,20 @@
  * are masked by default; the API key and Authorization headers are always redacted.
  */
 import { pino, type Logger } from 'pino';
-import { maskDeep } from './mask.ts';
+import { maskDeep, redactDeep } from './mask.ts';
+
+/**
+ * The fields pino always censors, at the top level and one level down (docs/architecture.md, "Security" →
+ * "Secrets"): the API key, both server tokens, passwords and credentials in headers.
+ */
+export const REDACT_PATHS: readonly string[] = [
+  'apiKey', '*.apiKey', 'CRM_API_KEY', '*.CRM_API_KEY',
+  'token', '*.token', 'ingestToken', '*.ingestToken', 'dashboardToken', '*.dashboardToken',
+  'CRM_INGEST_TOKEN', '*.CRM_INGEST_TOKEN', 'CRM_DASHBOARD_TOKEN', '*.CRM_DASHBOARD_TOKEN',
+  'password', '*.password',
+  'authorization', '*.authorization', 'headers.authorization', '*.headers.authorization',
+  'headers.cookie', '*.headers.cookie', 'headers["set-cookie"]', '*.headers["set-cookie"]',
+];
 
 export type { Logger } from 'pino';
 
@@ -25,18 +38,19 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
     level: options.level ?? process.env.LOG_LEVEL ?? 'info',
     base: undefined,
     redact: {
-      paths: ['apiKey', '*.apiKey', 'headers.authorization', '*.headers.authorization', 'authorization', 'CRM_API_KEY'],
+      paths: [...REDACT_PATHS],
       censor: '***',
     },
   };
-  if (!options.showPii) {
-    options_.formatters = { log: (obj) => maskDeep(obj) as Record<string, unknown> };
-    options_.hooks = {
-      logMethod(args, method) {
-        method.apply(this, args.map((a) => maskDeep(a)) as Parameters<typeof method>);
-      },
-    };
-  }
+  // One masking everywhere (src/log/mask.ts): URLs lose their credentials and query values always, and
+  // phone numbers and emails are masked unless the operator asked to see them.
+  const clean = options.showPii ? redactDeep : maskDeep;
+  options_.formatters = { log: (obj) => clean(obj) as Record<string, unknown> };
+  options_.hooks = {
+    logMethod(args, method) {
+      method.apply(this, args.map((a) => clean(a)) as Parameters<typeof method>);
+    },
+  };
   return pino(options_, stream as pino.DestinationStream);
 }
 

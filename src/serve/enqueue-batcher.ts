@@ -7,10 +7,11 @@
  * is unchanged.
  */
 import type { EnqueueResult, NewOutboxItem, OutboxStore } from '../outbox/outbox-store.ts';
+import { InvalidCallIdError, isValidCallId } from '../payload/call-id-rules.ts';
 
 /** Enqueues, committed in groups. */
 export interface EnqueueBatcher {
-  /** Durable once it resolves; the same result as `store.enqueue`. */
+  /** Durable once it resolves; the same result as `store.enqueue`. An invalid callId is refused alone (InvalidCallIdError). */
   enqueue(item: NewOutboxItem): Promise<EnqueueResult>;
   /** Resolves once every enqueue asked for so far is settled. */
   idle(): Promise<void>;
@@ -63,6 +64,8 @@ export function createEnqueueBatcher(store: OutboxStore, maxGroup = MAX_GROUP): 
 
   return {
     enqueue(item: NewOutboxItem): Promise<EnqueueResult> {
+      // Checked before it joins a group: one bad id must never fail the calls committed with it.
+      if (!isValidCallId(item.callId)) return Promise.reject(new InvalidCallIdError(item.callId, 'callId'));
       return new Promise<EnqueueResult>((resolve, reject) => {
         queue.push({ item, resolve, reject });
         // After this turn of the event loop: requests parsed in the same turn share the commit.

@@ -20,7 +20,8 @@ import { describeValue } from '../ingest/timestamps.ts';
 import { matchRun } from '../match/match-run.ts';
 import { buildPayload } from '../payload/build-payload.ts';
 import { assertValidPayload } from '../payload/validate-payload.ts';
-import { E_SERVE_INVALID, invalidRequest, type RequestProblem } from './errors.ts';
+import { callIdProblem, E_CALL_ID, shownCallId } from '../payload/call-id-rules.ts';
+import { capText, E_SERVE_INVALID, invalidRequest, MAX_FIELD_CHARS, MAX_PROBLEMS, type RequestProblem } from './errors.ts';
 import { resolveRecordingPath } from './recording-path.ts';
 import type { ReceivedFile } from './uploaded-recording.ts';
 
@@ -114,8 +115,11 @@ function readFields(body: Record<string, unknown>, config: Config, problems: Pro
     problems.add('session', 'the body is a conversation itself: send it as {"session": <the conversation>, …}');
     return { call: null, lead: null, callerNumber: undefined, callId: undefined, ids: {}, recordingPath: undefined };
   }
-  for (const key of Object.keys(body)) {
-    if (!known.has(key)) problems.add(key, `${key} is not a field of a call (the fields are ${CALL_FIELDS.join(', ')})`);
+  const unknown = Object.keys(body).filter((key) => !known.has(key));
+  // Listed up to the answer's limit (a body of 100 000 made-up fields gets a short 400, not a long one).
+  for (const key of unknown.slice(0, MAX_PROBLEMS)) {
+    const shown = capText(key, MAX_FIELD_CHARS);
+    problems.add(shown, `${shown} is not a field of a call (the fields are ${CALL_FIELDS.join(', ')})`);
   }
   /** An optional string field: trimmed, non-empty, at most `max` characters, no control characters. */
   const text = (key: (typeof CALL_FIELDS)[number], max: number): string | undefined => {
@@ -164,7 +168,26 @@ function readFields(body: Record<string, unknown>, config: Config, problems: Pro
     const v = text(key, 200);
     if (v !== undefined) ids[key] = v;
   }
-  return { call, lead, callerNumber: text('callerNumber', 64), callId: text('callId', 200), ids, recordingPath: text('recordingPath', 4096) };
+  let callId = text('callId', 200);
+  const idProblem = callId === undefined ? null : callIdProblem(callId);
+  if (idProblem !== null) {
+    problems.add('callId', `callId ${shownCallId(callId)} is invalid: ${idProblem}`, E_CALL_ID);
+    callId = undefined;
+  }
+  return { call, lead, callerNumber: text('callerNumber', 64), callId, ids, recordingPath: text('recordingPath', 4096) };
+}
+
+/**
+ * The checks of a call that need no recording (its fields, session, lead and callId), for a multipart
+ * request before its recording is written: throws the same 400 `ingestCall` would.
+ */
+export function precheckCall(body: unknown, config: Config): void {
+  if (!isObject(body)) {
+    throw invalidRequest([{ field: '', code: E_SERVE_INVALID, message: `a call must be a JSON object, got ${describeValue(body)}` }]);
+  }
+  const problems = new Problems();
+  readFields(body, config, problems);
+  if (problems.list.length > 0) throw invalidRequest(problems.list);
 }
 
 /** The recording of a call: given by path (confined to the recordings folder) or uploaded with it. */
@@ -280,6 +303,11 @@ export async function ingestCall(body: unknown, config: Config, upload: Uploaded
       }
     }
     throw invalidRequest(found.list);
+  }
+  // A callId the session gave (not the request) meets the rule too: it is the outbox's key.
+  const finalProblem = callIdProblem(payload.callDetails.callId);
+  if (finalProblem !== null) {
+    throw invalidRequest([{ field: 'session', code: E_CALL_ID, message: `the session gives callId ${shownCallId(payload.callDetails.callId)}, which is invalid: ${finalProblem}; give a callId` }]);
   }
   warnings.push(...matched.warnings.map((w) => w.message));
   const recordingPath = bundle.recording?.file ?? recording.path;

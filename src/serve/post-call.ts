@@ -7,11 +7,13 @@ import type { IncomingMessage } from 'node:http';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../log/logger.ts';
 import type { OutboxState, OutboxStore } from '../outbox/outbox-store.ts';
+import { contentHash } from '../payload/canonical-json.ts';
 import type { EnqueueBatcher } from './enqueue-batcher.ts';
-import { E_SERVE_INVALID, E_SERVE_MEDIA_TYPE, invalidRequest, ServeRequestError, tooLarge, type RequestProblem } from './errors.ts';
-import { ingestCall, type IngestedCall, type UploadedRecording } from './ingest-call.ts';
+import { capText, E_SERVE_CONFLICT, E_SERVE_INVALID, E_SERVE_MEDIA_TYPE, invalidRequest, MAX_FIELD_CHARS, ServeRequestError, tooLarge } from './errors.ts';
+import { ingestCall, precheckCall, type IngestedCall, type UploadedRecording } from './ingest-call.ts';
 import { MultipartError, multipartBoundary, readMultipart, type PartSink } from './multipart.ts';
-import { bodyChunks, checkDeclaredLength, readLimited } from './read-body.ts';
+import { bodyChunks, checkDeclaredLength, declaredLength, readLimited } from './read-body.ts';
+import { checkFreeSpace, type UploadGate } from './upload-gate.ts';
 import { beginUpload, keepUpload, keptPathOf, removeKept, type UploadInProgress } from './uploaded-recording.ts';
 
 /** The multipart field holding the call's JSON (the same object as a JSON body). */
@@ -32,6 +34,10 @@ export interface PostCallContext {
   maxJsonBytes: number;
   /** Limit of a whole multipart body (recording included). */
   maxUploadBytes: number;
+  /** Multipart uploads in flight: beyond its slots, a 503 with Retry-After. */
+  uploads: UploadGate;
+  /** Free space the uploads folder keeps: a recording that would eat into it is refused (503). */
+  minFreeBytes: number;
   logger: Logger;
 }
 
@@ -70,7 +76,12 @@ export async function postCall(request: Request, incoming: IncomingMessage | und
     const boundary = multipartBoundary(type);
     if (boundary === null) throw invalidRequest([{ field: '', code: E_SERVE_INVALID, message: 'multipart/form-data without a boundary parameter' }]);
     checkDeclaredLength(length, ctx.maxUploadBytes, 'the multipart body');
-    return postMultipart(bodyChunks(request, incoming), boundary, ctx);
+    ctx.uploads.enter();
+    try {
+      return await postMultipart(bodyChunks(request, incoming), boundary, declaredLength(length) ?? 0, ctx);
+    } finally {
+      ctx.uploads.leave();
+    }
   }
   throw new ServeRequestError(
     415,
@@ -92,47 +103,54 @@ function textSink(limit: number, into: Buffer[]): PartSink {
   };
 }
 
-const DISCARD: PartSink = { write() {}, end() {} };
+/** A refusal that ends the reading of a multipart body at once (the rest is not read). */
+function partProblem(field: string, message: string): ServeRequestError {
+  return invalidRequest([{ field: capText(field, MAX_FIELD_CHARS), code: E_SERVE_INVALID, message }]);
+}
 
-async function postMultipart(chunks: AsyncIterable<Uint8Array>, boundary: string, ctx: PostCallContext): Promise<PostCallAnswer> {
-  const problems: RequestProblem[] = [];
+/**
+ * A multipart call: the `call` part first (its JSON is checked before any recording byte is written),
+ * then at most one `recording` file. Any other part, a second `call` or a recording before the call
+ * stops the reading at once with a 400 naming that part: nothing else is read or listed.
+ */
+async function postMultipart(chunks: AsyncIterable<Uint8Array>, boundary: string, declared: number, ctx: PostCallContext): Promise<PostCallAnswer> {
   const callParts: Buffer[] = [];
   let sawCall = false;
+  let body: unknown = undefined;
   let upload: UploadInProgress | null = null;
+  const fields = `the fields are "${CALL_PART}" (first) and the file "${RECORDING_PART}"`;
   try {
     try {
       await readMultipart(chunks, {
         boundary,
         maxBytes: ctx.maxUploadBytes,
         async onPart(part) {
+          const name = capText(part.name, MAX_FIELD_CHARS);
           // `call` may come as a plain field or as a file (`curl -F call=@call.json`).
           if (part.name === CALL_PART && !sawCall) {
             sawCall = true;
             return textSink(ctx.maxJsonBytes, callParts);
           }
-          if (part.name === RECORDING_PART && part.filename !== null && upload === null) {
+          if (part.name === RECORDING_PART && !sawCall) throw partProblem(RECORDING_PART, `the "${CALL_PART}" part must come before the "${RECORDING_PART}" file (${fields})`);
+          if (part.name === RECORDING_PART && part.filename === null) throw partProblem(RECORDING_PART, `${RECORDING_PART} must be a file part (with a filename)`);
+          if (part.name === RECORDING_PART && upload === null) {
+            // The call is read and checked before a byte of the recording is written.
+            body = parseJson(Buffer.concat(callParts), CALL_PART);
+            precheckCall(body, ctx.config);
+            await checkFreeSpace(ctx.uploadsDir, ctx.minFreeBytes, declared);
             upload = await beginUpload(ctx.uploadsDir, part.filename);
             return upload.sink;
           }
           const what = part.name === CALL_PART || part.name === RECORDING_PART ? 'appears twice' : 'is not a field of this API';
-          problems.push({
-            field: part.name,
-            code: E_SERVE_INVALID,
-            message:
-              part.name === RECORDING_PART && part.filename === null
-                ? `${RECORDING_PART} must be a file part (with a filename)`
-                : `multipart field "${part.name}" ${what} (the fields are "${CALL_PART}" and the file "${RECORDING_PART}")`,
-          });
-          return DISCARD;
+          throw partProblem(part.name, `multipart field "${name}" ${what} (${fields})`);
         },
       });
     } catch (err) {
       if (err instanceof MultipartError) throw invalidRequest([{ field: '', code: E_SERVE_INVALID, message: `malformed multipart body: ${err.message}` }]);
       throw err;
     }
-    if (!sawCall) problems.push({ field: CALL_PART, code: E_SERVE_INVALID, message: `the multipart field "${CALL_PART}" (the call's JSON) is missing` });
-    if (problems.length > 0) throw invalidRequest(problems);
-    const body = parseJson(Buffer.concat(callParts), CALL_PART);
+    if (!sawCall) throw partProblem(CALL_PART, `the multipart field "${CALL_PART}" (the call's JSON) is missing`);
+    body ??= parseJson(Buffer.concat(callParts), CALL_PART);
     const received = (upload as UploadInProgress | null)?.received() ?? null;
     const uploaded: UploadedRecording | null = received === null ? null : { file: received, keptPath: keptPathOf(ctx.uploadsDir, received) };
     const call = await ingestCall(body, ctx.config, uploaded);
@@ -158,9 +176,21 @@ async function enqueue(call: IngestedCall, ctx: PostCallContext, newFile: string
     if (newFile !== null) await removeKept(newFile).catch(() => undefined);
     throw err;
   }
-  if (!result.enqueued && newFile !== null) {
+  if (!result.enqueued) {
     const existing = await ctx.store.get(callId);
-    if (existing?.recording.path !== newFile) await removeKept(newFile);
+    if (newFile !== null && existing?.recording.path !== newFile) await removeKept(newFile);
+    // Idempotent only for the same call: another payload under a callId already queued is a client's
+    // mistake (two calls given one id) and would otherwise be dropped without a word.
+    if (existing !== null && contentHash(existing.payload) !== contentHash(call.prepared.payload)) {
+      ctx.logger.debug({ callId }, 'call refused: another payload is queued under its callId');
+      throw new ServeRequestError(
+        409,
+        E_SERVE_CONFLICT,
+        `callId ${callId} is already queued with a different payload (state ${existing.state}); a call posted again must be identical, or use another callId`,
+        [],
+        { callId },
+      );
+    }
   }
   ctx.logger.debug({ callId, enqueued: result.enqueued, state: result.state }, result.enqueued ? 'call queued' : 'call already queued');
   return { callId, status: result.state, enqueued: result.enqueued, warnings: call.warnings };

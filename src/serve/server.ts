@@ -17,10 +17,15 @@ import { openDelivery, openOutbox } from '../delivery/open-delivery.ts';
 import { isRedisTarget } from '../outbox/create-outbox.ts';
 import type { OutboxStore } from '../outbox/outbox-store.ts';
 import type { WorkerHandle, WorkerSummary } from '../worker/worker.ts';
+import { createHttpCrmClient } from '../crm/http-crm-client.ts';
+import { ensurePrivateDir } from '../fs/private-files.ts';
+import { allowedHosts } from '../http/host-allowlist.ts';
+import { checkTokenStrength, newToken } from '../http/token.ts';
 import { createIngestApp, type IngestEnv } from './app.ts';
 import { isLoopbackHost } from './auth.ts';
 import { createEnqueueBatcher } from './enqueue-batcher.ts';
 import { removeStaleTemps } from './uploaded-recording.ts';
+import { createUploadGate, DEFAULT_MAX_CONCURRENT_UPLOADS, DEFAULT_MIN_FREE_BYTES } from './upload-gate.ts';
 
 /** Default address: this machine only. */
 export const DEFAULT_HOST = '127.0.0.1';
@@ -32,6 +37,20 @@ export const DEFAULT_MAX_JSON_BYTES = 10 * 1024 * 1024;
 export const DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024 * 1024;
 // How long close() lets requests in flight finish before dropping their connections.
 const CLOSE_GRACE_MS = 10_000;
+/**
+ * The slowest uplink an agent's upload is sized for: 1 Mbit/s (125 000 bytes/s). The request timeout lets
+ * the largest allowed body arrive at that rate: 512 MiB → 4295 s (about 72 minutes) plus a minute.
+ */
+export const SLOW_UPLINK_BYTES_PER_S = 125_000;
+/** Default time a client has to send its request headers (slowloris): 30 s. */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 30_000;
+/** Largest request header block, bytes (beyond it Node answers 431). */
+export const MAX_HEADER_BYTES = 16 * 1024;
+
+/** The request timeout that lets `maxUploadBytes` arrive over the slow uplink: size ÷ rate, plus a minute. */
+export function requestTimeoutFor(maxUploadBytes: number): number {
+  return Math.ceil(maxUploadBytes / SLOW_UPLINK_BYTES_PER_S) * 1000 + 60_000;
+}
 
 /** Options of `startIngestServer`. */
 export interface IngestServerOptions {
@@ -55,6 +74,16 @@ export interface IngestServerOptions {
   maxJsonBytes?: number;
   /** Limit of a whole multipart body, recording included, bytes; default 512 MiB. Beyond it: 413. */
   maxUploadBytes?: number;
+  /** More `Host` values to answer (`name` or `name:port`), e.g. a reverse proxy's name; the rest get 421. */
+  allowHosts?: readonly string[];
+  /** Most multipart uploads at once (default 16); the next gets a 503 with Retry-After. */
+  maxConcurrentUploads?: number;
+  /** Free space the uploads folder keeps, bytes (default 512 MiB); a recording eating into it gets a 503. */
+  minFreeBytes?: number;
+  /** Time to send the request headers (default 30 s). */
+  headersTimeoutMs?: number;
+  /** Time to send a whole request (default `requestTimeoutFor(maxUploadBytes)`, about 72 min for 512 MiB). */
+  requestTimeoutMs?: number;
   /**
    * Let @hono/node-server replace the process's global `Request` and `Response` with its lighter ones
    * (about a quarter less CPU per request in the HTTP layer). Off by default: a library must not change
@@ -74,6 +103,10 @@ export interface IngestServer {
   worker: WorkerHandle | null;
   /** Where uploaded recordings are kept. */
   uploadsDir: string;
+  /** What every `/v1` request needs as `Authorization: Bearer …`: `CRM_INGEST_TOKEN`, or one made up at start. */
+  token: string;
+  /** Whether the token came from `CRM_INGEST_TOKEN` (never printed) rather than being generated now (printed once). */
+  tokenFromConfig: boolean;
   app: Hono<IngestEnv>;
   /** Stop gracefully (see the module comment); safe to call twice. Resolves to the worker's summary. */
   close(): Promise<WorkerSummary | null>;
@@ -113,25 +146,70 @@ export async function startIngestServer(options: IngestServerOptions = {}): Prom
   }
   const maxJsonBytes = checkLimit('maxJsonBytes', options.maxJsonBytes, DEFAULT_MAX_JSON_BYTES);
   const maxUploadBytes = checkLimit('maxUploadBytes', options.maxUploadBytes, DEFAULT_MAX_UPLOAD_BYTES);
+  // A token always: a page in a browser on this machine must not reach /v1 (docs/architecture.md, "Security").
+  checkTokenStrength('CRM_INGEST_TOKEN', config.ingestToken, isLoopbackHost(host));
+  const token = config.ingestToken ?? newToken();
+  const maxConcurrentUploads = checkLimit('maxConcurrentUploads', options.maxConcurrentUploads, DEFAULT_MAX_CONCURRENT_UPLOADS);
+  const minFreeBytes = Math.max(0, options.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES);
+  const requestTimeout = checkLimit('requestTimeoutMs', options.requestTimeoutMs, requestTimeoutFor(maxUploadBytes));
+  const headersTimeout = Math.min(requestTimeout, checkLimit('headersTimeoutMs', options.headersTimeoutMs, DEFAULT_HEADERS_TIMEOUT_MS));
   const logger = options.logger ?? silentLogger();
   const uploadsDir = resolve(options.uploadsDir ?? defaultUploadsDir(config));
+  await ensurePrivateDir(uploadsDir);
   await removeStaleTemps(uploadsDir);
 
   const { store } = await openOutbox(config, options.store);
   const batcher = createEnqueueBatcher(store);
   const runWorker = options.worker ?? true;
-  const app = createIngestApp({ config, store, batcher, uploadsDir, maxJsonBytes, maxUploadBytes, logger, token: config.ingestToken, worker: runWorker });
-  const server = createAdaptorServer({ fetch: app.fetch, hostname: host, overrideGlobalObjects: options.overrideGlobalObjects === true }) as Server;
+  let allowed: ReadonlySet<string> = new Set();
+  const uploads = createUploadGate(maxConcurrentUploads);
+  const app = createIngestApp({
+    config,
+    store,
+    batcher,
+    uploadsDir,
+    maxJsonBytes,
+    maxUploadBytes,
+    uploads,
+    minFreeBytes,
+    logger,
+    token,
+    allowedHosts: () => allowed,
+    worker: runWorker,
+  });
+  const server = createAdaptorServer({
+    fetch: app.fetch,
+    hostname: host,
+    overrideGlobalObjects: options.overrideGlobalObjects === true,
+    // Explicit, not Node's defaults (docs/architecture.md, "Security" → "The ingest door"): see SLOW_UPLINK_BYTES_PER_S.
+    serverOptions: { headersTimeout, requestTimeout, maxHeaderSize: MAX_HEADER_BYTES },
+  }) as Server;
   let actual: number;
   try {
     actual = await listen(server, port, host);
+    allowed = allowedHosts(host, actual, options.allowHosts ?? []);
   } catch (err) {
+    server.close();
     if (!options.store) await store.close();
     throw err;
   }
+  // Uploads from serve's own folders must really be there when the worker reads them (a link planted later).
+  const confinedClient =
+    runWorker && !options.client
+      ? createHttpCrmClient({
+          apiUrl: config.apiUrl,
+          uploadUrl: config.uploadUrl,
+          apiKey: config.apiKey,
+          timeoutMs: config.timeoutMs,
+          connections: Math.max(32, config.concurrency),
+          logger,
+          confineRecordingsTo: [uploadsDir, ...(config.recordingsDir === null ? [] : [config.recordingsDir])],
+        })
+      : null;
 
   // Delivery on the same store (left open by the delivery: this server closes it below).
-  const delivery = runWorker ? await openDelivery(config, { store, logger, ...(options.client ? { client: options.client } : {}) }) : null;
+  const client = options.client ?? confinedClient;
+  const delivery = runWorker ? await openDelivery(config, { store, logger, ...(client ? { client } : {}) }) : null;
   const worker = delivery === null ? null : delivery.startWorker();
 
   let closing: Promise<WorkerSummary | null> | null = null;
@@ -155,6 +233,7 @@ export async function startIngestServer(options: IngestServerOptions = {}): Prom
         }
       } finally {
         await delivery?.close();
+        await confinedClient?.close();
         if (!options.store) await store.close();
       }
       return summary;
@@ -162,5 +241,5 @@ export async function startIngestServer(options: IngestServerOptions = {}): Prom
     return closing;
   };
 
-  return { url: originOf(host, actual), host, port: actual, store, worker, uploadsDir, app, close };
+  return { url: originOf(host, actual), host, port: actual, store, worker, uploadsDir, token, tokenFromConfig: config.ingestToken !== null, app, close };
 }

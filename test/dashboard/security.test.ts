@@ -30,8 +30,8 @@ test('cross-origin: Sec-Fetch-Site and Origin, when present, must say same origi
   assert.equal(crossOriginReason({ origin: 'http://localhost:8788' }, a), null);
   assert.match(crossOriginReason({ secFetchSite: 'cross-site' }, a) ?? '', /Sec-Fetch-Site is cross-site/);
   assert.match(crossOriginReason({ secFetchSite: 'same-site' }, a) ?? '', /same-site/);
-  assert.match(crossOriginReason({ origin: 'http://127.0.0.1:9999' }, a) ?? '', /not this dashboard/);
-  assert.match(crossOriginReason({ origin: 'https://127.0.0.1:8788' }, a) ?? '', /not this dashboard/);
+  assert.match(crossOriginReason({ origin: 'http://127.0.0.1:9999' }, a) ?? '', /not this server/);
+  assert.match(crossOriginReason({ origin: 'https://127.0.0.1:8788' }, a) ?? '', /not this server/);
   assert.match(crossOriginReason({ origin: 'null' }, a) ?? '', /not an origin/);
 });
 

@@ -27,6 +27,8 @@ async function startServe(args: string[], env: Record<string, string | undefined
     'serve to listen',
     async () => {
       if (child.exitCode !== null) throw new Error(`serve exited ${child.exitCode}: ${stderr}`);
+      // A token is printed right after the address, unless CRM_INGEST_TOKEN gives one.
+      if (env.CRM_INGEST_TOKEN === undefined && !/^token: \S+$/m.test(stderr)) return undefined;
       return /listening on (http:\/\/\S+)/.exec(stderr)?.[1];
     },
     15_000,
@@ -34,6 +36,8 @@ async function startServe(args: string[], env: Record<string, string | undefined
   );
   return {
     url,
+    /** The token serve printed (generated), or CRM_INGEST_TOKEN. */
+    token: env.CRM_INGEST_TOKEN ?? (/^token: (\S+)$/m.exec(stderr)?.[1] as string),
     exited,
     stderr: () => stderr,
     stop: async (signal: NodeJS.Signals = 'SIGTERM'): Promise<CliResult> => {
@@ -68,13 +72,15 @@ describe('crm-upload serve', { concurrency: 3 }, () => {
     try {
       assert.match(serve.url, /^http:\/\/127\.0\.0\.1:\d+$/);
       assert.notEqual(serve.url, 'http://127.0.0.1:0', '--port 0 prints the port it took');
-      const a = await post(serve.url, { session: session() });
+      assert.equal((await post(serve.url, { session: session() })).status, 401, 'a token always, even on loopback');
+      assert.match(serve.token, /^[A-Za-z0-9_-]{43}$/, 'a generated token is printed');
+      const a = await post(serve.url, { session: session() }, serve.token);
       assert.equal(a.status, 202, JSON.stringify(a.body));
       assert.deepEqual(a.body, { callId: CALL_ID, status: 'pending', enqueued: true, warnings: [] });
       const stored = await waitFor('the call in the CRM', async () => (await crmAdmin(c.url).calls()).find((p) => p.callDetails.callId === CALL_ID));
       assertValidPayload(stored);
       const status = await waitFor('delivered', async () => {
-        const res = await fetch(`${serve.url}/v1/calls/${CALL_ID}`);
+        const res = await fetch(`${serve.url}/v1/calls/${CALL_ID}`, { headers: { authorization: `Bearer ${serve.token}` } });
         const body = (await res.json()) as Record<string, unknown>;
         return body.status === 'delivered' ? body : undefined;
       });
@@ -95,7 +101,7 @@ describe('crm-upload serve', { concurrency: 3 }, () => {
     const serve = await startServe(['--port', '0', '--no-worker'], env);
     try {
       await waitFor('the --no-worker note', async () => /worker off \(--no-worker\)/.test(serve.stderr()), 5_000, 20);
-      const a = await post(serve.url, { session: session(), callerNumber: '9999900001' });
+      const a = await post(serve.url, { session: session(), callerNumber: '9999900001' }, serve.token);
       assert.equal(a.status, 202, JSON.stringify(a.body));
       await sleep(400);
       assert.equal((await crmAdmin(c.url).requests()).length, 0, 'nothing is delivered without a worker');
@@ -117,7 +123,12 @@ describe('crm-upload serve', { concurrency: 3 }, () => {
     assert.match(refused.stderr, /CRM_INGEST_TOKEN is required to listen on 0\.0\.0\.0/);
     assert.equal(refused.stdout, '');
 
-    const token = 'e2e-secret-token-7f3a9c';
+    const short = await runCli(['serve', '--host', '0.0.0.0', '--port', '0'], cliEnv(c.callDataUrl, { CRM_INGEST_TOKEN: 'e2e-secret-token-7f3a9c' }));
+    assert.equal(short.code, 2, short.stderr);
+    assert.match(short.stderr, /CRM_INGEST_TOKEN must be at least 32 characters/);
+    assert.ok(!short.stderr.includes('e2e-secret-token-7f3a9c'), 'not even a refused token is printed');
+
+    const token = 'e2e-secret-token-7f3a9c-0123456789abcdef';
     const serve = await startServe(['--host', '0.0.0.0', '--port', '0'], cliEnv(c.callDataUrl, { CRM_INGEST_TOKEN: token }));
     try {
       assert.match(serve.url, /^http:\/\/0\.0\.0\.0:\d+$/);

@@ -24,12 +24,12 @@ describe('ingest API with CRM_INGEST_TOKEN', () => {
   test('every /v1 route answers 401 without the token or with a wrong one, and nothing is enqueued', async () => {
     const session = fixture(LOGGER_SESSION);
     for (const token of [undefined, 'wrong', `${TOKEN}x`, TOKEN.slice(0, -1), '']) {
-      const post = await postCall(rig, { session }, token === undefined ? {} : { token });
+      const post = await postCall(rig, { session }, { token: token ?? null });
       assert.equal(post.status, 401, `POST with ${String(token)}`);
       assert.equal(post.body.code, 'E_SERVE_UNAUTHORIZED');
       assert.equal(post.headers.get('www-authenticate'), 'Bearer realm="crm-upload"');
       assert.ok(!JSON.stringify(post.body).includes(TOKEN), 'the answer never echoes the token');
-      const get = await getJson(rig, '/v1/calls/CALL-20251023-075634-7e155942', token);
+      const get = await getJson(rig, '/v1/calls/CALL-20251023-075634-7e155942', token ?? null);
       assert.equal(get.status, 401, `GET with ${String(token)}`);
     }
     const basic = await fetch(rig.url('/v1/calls/x'), { headers: { authorization: `Basic ${TOKEN}` } });
@@ -44,8 +44,27 @@ describe('ingest API with CRM_INGEST_TOKEN', () => {
     const get = await getJson(rig, `/v1/calls/${post.body.callId as string}`, TOKEN);
     assert.equal(get.status, 200);
     assert.equal(get.body.status, 'pending', 'no worker in this server');
-    assert.equal((await getJson(rig, '/healthz')).status, 200);
-    assert.equal((await getJson(rig, '/openapi.json')).status, 200);
+    assert.equal((await getJson(rig, '/healthz', null)).status, 200);
+    assert.equal((await getJson(rig, '/openapi.json', null)).status, 200);
+  });
+});
+
+describe('ingest API without CRM_INGEST_TOKEN', () => {
+  test('a token is generated at start (43 URL-safe characters, new each start) and required on every /v1 route', async () => {
+    const rig = await startRig({}, { worker: false });
+    const other = await startRig({}, { worker: false });
+    try {
+      assert.equal(rig.server.tokenFromConfig, false);
+      assert.match(rig.server.token, /^[A-Za-z0-9_-]{43}$/);
+      assert.notEqual(rig.server.token, other.server.token);
+      assert.equal((await postCall(rig, { session: fixture(LOGGER_SESSION) }, { token: null })).status, 401);
+      assert.equal((await postCall(rig, { session: fixture(LOGGER_SESSION) }, { token: other.server.token })).status, 401);
+      assert.equal((await getJson(rig, '/v1/calls/CALL-20251023-075634-7e155942', null)).status, 401);
+      assert.equal((await postCall(rig, { session: fixture(LOGGER_SESSION) })).status, 202);
+    } finally {
+      await rig.close();
+      await other.close();
+    }
   });
 });
 

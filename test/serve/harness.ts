@@ -94,17 +94,18 @@ export interface Answer<T = Record<string, unknown>> {
   body: T;
 }
 
-/** POST a call as JSON (or any body, with `raw`). */
-export async function postCall(rig: ServeRig, body: unknown, options: { token?: string; raw?: string; type?: string } = {}): Promise<Answer> {
+/** POST a call as JSON (or any body, with `raw`), with the server's token unless `token` says otherwise (null: none). */
+export async function postCall(rig: ServeRig, body: unknown, options: { token?: string | null; raw?: string; type?: string } = {}): Promise<Answer> {
   const headers: Record<string, string> = { 'content-type': options.type ?? 'application/json' };
-  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
+  const token = options.token === undefined ? rig.server.token : options.token;
+  if (token !== null) headers.authorization = `Bearer ${token}`;
   const res = await fetch(rig.url('/v1/calls'), { method: 'POST', headers, body: options.raw ?? JSON.stringify(body) });
   return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
 }
 
-/** GET a path of the server. */
-export async function getJson(rig: ServeRig, path: string, token?: string): Promise<Answer> {
-  const res = await fetch(rig.url(path), { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
+/** GET a path of the server, with its token unless `token` says otherwise (null: none). */
+export async function getJson(rig: ServeRig, path: string, token: string | null = rig.server.token): Promise<Answer> {
+  const res = await fetch(rig.url(path), { headers: token === null ? {} : { authorization: `Bearer ${token}` } });
   return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
 }
 

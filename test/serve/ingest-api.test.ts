@@ -189,7 +189,8 @@ describe('ingest API: POST /v1/calls', () => {
 
     // Chunked (no Content-Length): refused once the limit is crossed.
     const chunked = await new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
-      const req = httpRequest(rig.url('/v1/calls'), { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
+      const headers = { 'content-type': 'application/json', 'transfer-encoding': 'chunked', authorization: `Bearer ${rig.server.token}` };
+      const req = httpRequest(rig.url('/v1/calls'), { method: 'POST', headers }, (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (d: string) => (text += d));

@@ -85,9 +85,12 @@ describe('the README Python client', { skip: hasPython ? false : 'python3 is not
     assert.deepEqual(JSON.parse(again.stdout), { callId: 'CALL-20251023-075634-7e155942', status: 'delivered', enqueued: false, warnings: [] });
   });
 
-  test('without the token the server refuses it (HTTP 401) and the client raises', async () => {
-    const r = await runPython(script, [sessionFile], { CRM_INGEST_URL: rig.server.url });
-    assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /HTTP Error 401/);
+  test('with a wrong token the server refuses it (HTTP 401) and the client raises; without one the client refuses to start', async () => {
+    const wrong = await runPython(script, [sessionFile], { CRM_INGEST_URL: rig.server.url, CRM_INGEST_TOKEN: `${TOKEN}-wrong` });
+    assert.notEqual(wrong.code, 0);
+    assert.match(wrong.stderr, /HTTP Error 401/);
+    const none = await runPython(script, [sessionFile], { CRM_INGEST_URL: rig.server.url });
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr, /KeyError: 'CRM_INGEST_TOKEN'/);
   });
 });

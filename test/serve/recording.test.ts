@@ -30,7 +30,7 @@ function session(tag: string): Record<string, unknown> {
 }
 
 async function postForm(rig: ServeRig, form: FormData): Promise<Answer> {
-  const res = await fetch(rig.url('/v1/calls'), { method: 'POST', body: form });
+  const res = await fetch(rig.url('/v1/calls'), { method: 'POST', body: form, headers: { authorization: `Bearer ${rig.server.token}` } });
   return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
 }
 
@@ -220,12 +220,15 @@ describe('ingest API: multipart upload', () => {
     assert.deepEqual(again.body, { callId, status: 'delivered', enqueued: false, warnings: [] });
     assert.deepEqual(filesUnder(rig.server.uploadsDir), kept);
 
-    // The same call queued before without a recording: the new upload is not kept.
+    // The same call queued before without a recording: now another payload under its callId, a 409 naming
+    // it, and the new upload is not kept.
     const plain = session('form0002');
-    assert.equal((await postCall(rig, { session: plain })).status, 202);
+    const first = await postCall(rig, { session: plain });
+    assert.equal(first.status, 202);
     const late = await postForm(rig, await form({ session: plain }, OGG, 'other-name.ogg'));
-    assert.equal(late.status, 202);
-    assert.equal(late.body.enqueued, false);
+    assert.equal(late.status, 409, JSON.stringify(late.body));
+    assert.equal(late.body.code, 'E_SERVE_CONFLICT');
+    assert.match(late.body.message as string, new RegExp(`callId ${first.body.callId as string} is already queued with a different payload`));
     assert.deepEqual(filesUnder(rig.server.uploadsDir), kept);
   });
 
@@ -248,9 +251,16 @@ describe('ingest API: multipart upload', () => {
     assert.equal(unknown.status, 400);
     assert.deepEqual((unknown.body.problems as { field: string }[]).map((p) => p.field), ['notes']);
 
-    const noCall = new FormData();
-    noCall.append('recording', await openAsBlob(OGG), OGG_NAME);
-    const missing = await postForm(rig, noCall);
+    // The call part comes first: a recording before it is refused before a byte of it is written.
+    const recordingFirst = new FormData();
+    recordingFirst.append('recording', await openAsBlob(OGG), OGG_NAME);
+    recordingFirst.append('call', JSON.stringify({ session: session('form0007') }));
+    const early = await postForm(rig, recordingFirst);
+    assert.equal(early.status, 400);
+    assert.deepEqual((early.body.problems as { field: string }[]).map((p) => p.field), ['recording']);
+    assert.match(early.body.message as string, /the "call" part must come before the "recording" file/);
+
+    const missing = await postForm(rig, new FormData());
     assert.equal(missing.status, 400);
     assert.deepEqual((missing.body.problems as { field: string }[]).map((p) => p.field), ['call']);
 
