@@ -6,7 +6,8 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
-import { allowedHosts, hostAllowed, hostWithPort, isLoopbackHost } from '../dashboard/security.ts';
+import { isLoopbackHost } from '../http/auth.ts';
+import { allowedHosts, hostAllowed, hostWithPort } from '../http/host-allowlist.ts';
 import { ConfigError } from '../errors.ts';
 import { listen } from '../http/listen.ts';
 
