@@ -11,6 +11,7 @@
 import { preparePrivateSqliteFiles } from '../fs/private-files.ts';
 import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from 'node:sqlite';
 import { ConfigError, CrmUploadError } from '../errors.ts';
+import { failPoint } from '../failpoints/failpoints.ts';
 import type { AttemptLogEntry, EnqueueResult, OutboxState, RecordingCheckpoint, Settlement } from './outbox-store.ts';
 import { ATTEMPTS_TABLE as A, migrate, OUTBOX_TABLE as T, readSchemaVersion } from './sqlite-schema.ts';
 
@@ -252,6 +253,7 @@ export class SqliteOutboxConnection {
     if (settlements.length === 0 && params === null) return [];
     return this.#transaction(() => {
       this.#applySettlements(owner, settlements, now);
+      if (settlements.length > 0) failPoint('mid-settle');
       if (params === null) return [];
       const { callIds, ...rest } = params;
       return callIds === undefined ? this.#leaseAny.all(rest) : this.#leaseSome.all({ ...rest, ids: JSON.stringify(callIds) });

@@ -5,6 +5,7 @@
 import { classifyOutcome, type Outcome } from '../crm/classify-outcome.ts';
 import type { CrmClient, CrmResult } from '../crm/crm-client.ts';
 import { idempotencyKey } from '../crm/idempotency.ts';
+import { failPoint } from '../failpoints/failpoints.ts';
 import type { AttemptLogEntry, OutboxItem, OutboxStore, Settlement } from '../outbox/outbox-store.ts';
 import { withRecording } from '../payload/build-payload.ts';
 import type { CallPayload } from '../payload/call-payload.ts';
@@ -57,6 +58,7 @@ export async function deliverItem(item: OutboxItem, ctx: DeliverContext): Promis
 
   await ctx.pacer.acquire(ctx.signal);
   const result = await ctx.client.postCallData(prepared.payload, { idempotencyKey: idempotencyKey(item.callId, 'call-data'), signal: ctx.signal });
+  if (result.kind === 'response' && result.status < 300) failPoint('after-post');
   const { settlement, status } = decide(item, classifyOutcome(result, { retryAfterCapMs: ctx.settings.retryPolicy.retryAfterCapMs }), result, ctx);
   const log = [...prepared.log, logEntry(item, 'call-data', result, settlement.kind, errorOf(settlement), ctx)];
   return {
@@ -139,8 +141,10 @@ async function settleRecording(
     }
     case 'uploaded': {
       const figures = { url: step.url, size: step.size, duration: step.duration };
+      failPoint('after-upload');
       // Stored before the POST: a retry or a restarted worker finds the URL and never uploads again.
       await ctx.store.checkpointRecording(item.callId, { ...figures, note: null });
+      failPoint('after-checkpoint');
       const log = [logEntry(item, 'recording', step.result, 'uploaded', null, ctx)];
       return { payload: withRecording(item.payload, figures), durationMs: step.result.durationMs, recordingNote: null, log, uploadedBytes: step.size };
     }

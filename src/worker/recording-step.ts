@@ -70,11 +70,15 @@ export async function waitForStableFile(
   const now = options.now ?? Date.now;
   const deadline = Math.min(options.waitUntil, options.attemptDeadline);
   let previous = await sizeOf(options.path);
+  // A file already there gets one look a poll apart even when the wait is spent: a worker that was down
+  // (or crashed) longer than CRM_RECORDING_WAIT_MS must not send the call of a finished recording without it.
+  let looked = previous === null;
   for (;;) {
-    if (now() + options.stableMs > deadline) {
+    if (looked && now() + options.stableMs > deadline) {
       const reason = previous === null ? 'recording file not found' : 'recording file still growing';
       return { reason, gaveUp: deadline >= options.waitUntil };
     }
+    looked = true;
     await sleep(options.stableMs, undefined, { signal: options.signal });
     const current = await sizeOf(options.path);
     if (current !== null && current === previous) return { size: current };

@@ -22,6 +22,7 @@ import { hostname } from 'node:os';
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { retryPolicyOf, type Config } from '../config/config.ts';
 import type { CrmClient } from '../crm/crm-client.ts';
+import { failPoint } from '../failpoints/failpoints.ts';
 import { probeAudio } from '../ingest/audio.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import type { OutboxItem, OutboxStore, Settlement } from '../outbox/outbox-store.ts';
@@ -267,6 +268,7 @@ export class DeliveryWorker {
   async lease(): Promise<number> {
     const room = this.#leaseRoom();
     const items = await this.#batcher.flushAndLease({ limit: room, leaseMs: this.#leaseMs, callIds: this.#leaseIds });
+    if (items.length > 0) failPoint('after-lease');
     this.#buffer.push(...items);
     this.startBuffered();
     if (this.#stopping) return items.length;
