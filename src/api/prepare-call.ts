@@ -13,6 +13,7 @@ import { matchRun, type MatchResult } from '../match/match-run.ts';
 import { buildPayload } from '../payload/build-payload.ts';
 import type { CallPayload } from '../payload/call-payload.ts';
 import { assertValidPayload } from '../payload/validate-payload.ts';
+import { assertValidCallId } from '../payload/call-id-rules.ts';
 
 /** The files and values that make one call. `transcript` may be left out when `manifest` names it. */
 export interface CallFiles {
@@ -60,6 +61,8 @@ export function manifestFolders(config: ConfigPart, manifestPath: string): strin
 
 /** Read, match, map and validate one call. */
 export async function prepareCall(files: CallFiles, config: ConfigPart): Promise<PreparedCall> {
+  // A callId given by the caller meets the rule of every door (InvalidCallIdError, E_CALL_ID).
+  if (files.callId) assertValidCallId(files.callId, 'callId');
   let manifest: ManifestRecord | null = null;
   if (files.manifest) {
     const read = await readAs(files.manifest, 'manifest', config);

@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import type { OutboxItem, OutboxStore } from '../outbox/outbox-store.ts';
+import { isValidCallId, shownCallId } from '../payload/call-id-rules.ts';
 import { CliExit, configFrom, EXIT, out, runAction, say, type GlobalOptions, withOutbox } from './context.ts';
 
 /** One dead item as `dead-letter list --json` prints it. */
@@ -86,6 +87,8 @@ export function registerDeadLetter(program: Command): void {
             return EXIT.OK;
           }
           const ids = [...new Set(callIds)];
+          const bad = ids.filter((id) => !isValidCallId(id));
+          if (bad.length > 0) throw new CliExit(EXIT.USAGE, `error: invalid callId ${bad.map((id) => shownCallId(id)).join(', ')}: 1-128 of A-Z a-z 0-9 . _ -, not only digits`);
           const before = await store.states(ids);
           const moved = await store.replay(ids);
           const notDead = ids.filter((id) => before.get(id) !== 'dead');

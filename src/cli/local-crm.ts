@@ -1,5 +1,7 @@
 /**
- * `crm-upload local-crm`: the local CRM server with fault injection, until SIGINT or SIGTERM.
+ * `crm-upload local-crm`: the local CRM server with fault injection, until SIGINT or SIGTERM. A test
+ * server (no authentication, calls kept in memory): it binds loopback unless `--host` says otherwise, and
+ * says so in its help and its start line.
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -10,6 +12,7 @@ import { parseStrangeAnswerFlag, STRANGE_ANSWER_KINDS } from '../local-crm/stran
 import { CliExit, EXIT, runAction, say, type GlobalOptions } from './context.ts';
 
 interface LocalCrmFlags {
+  host?: string;
   port?: string;
   latencyMs?: string;
   failRate?: string;
@@ -28,7 +31,8 @@ interface LocalCrmFlags {
 export function registerLocalCrm(program: Command): void {
   program
     .command('local-crm')
-    .description('run a local CRM (call-data, upload, list) with fault injection; admin routes under /__admin')
+    .description('run a local TEST CRM (call-data, upload, list) with fault injection, for tests and demos; not a real CRM: no authentication, calls kept in memory; admin routes under /__admin')
+    .option('--host <host>', 'address to bind (loopback unless you mean it: anyone who reaches it reads every call)', '127.0.0.1')
     .option('--port <n>', 'port to listen on; 0 picks a free one', '0')
     .option('--latency-ms <n>', 'delay before every answer')
     .option('--fail-rate <r>', 'share (0-1) of requests answered 500/502/503')
@@ -56,7 +60,7 @@ export function registerLocalCrm(program: Command): void {
           if (err instanceof FaultSettingError) throw new CliExit(EXIT.USAGE, `error: ${err.message}`);
           throw err;
         }
-        say(`listening on ${crm.url}`);
+        say(`listening on ${crm.url} (a test server: no authentication, not a real CRM)`);
         await new Promise<void>((done) => {
           process.once('SIGINT', () => done());
           process.once('SIGTERM', () => done());
@@ -84,6 +88,7 @@ function parseFlags(flags: LocalCrmFlags): LocalCrmOptions {
     return n;
   };
   const options: LocalCrmOptions = {
+    host: flags.host?.trim() || '127.0.0.1',
     port: whole('--port', flags.port, 0, 65535),
     latencyMs: whole('--latency-ms', flags.latencyMs, 0),
     failRate: rate('--fail-rate', flags.failRate),

@@ -8,6 +8,7 @@ import { prepareCall } from '../api/prepare-call.ts';
 import { DEFAULT_MAX_WAIT_MS, enqueueAndDeliver } from '../api/upload-call.ts';
 import { parseDuration } from '../config/duration.ts';
 import { maskText } from '../log/mask.ts';
+import { callIdProblem, shownCallId } from '../payload/call-id-rules.ts';
 import { interruptExitCode, interruptedLine, onInterrupt, sayInterrupt } from './interrupt.ts';
 import { CliExit, cliLogger, configFrom, EXIT, out, runAction, say, type GlobalOptions } from './context.ts';
 
@@ -49,6 +50,8 @@ export function registerSend(program: Command): void {
       await runAction(globals.verbose, async () => {
         if (!transcript && !flags.manifest) throw new CliExit(EXIT.USAGE, 'error: give a transcript file, or --manifest');
         const maxWaitMs = maxWaitFlag(flags.maxWait);
+        const idProblem = flags.callId === undefined ? null : callIdProblem(flags.callId);
+        if (idProblem !== null) throw new CliExit(EXIT.USAGE, `error: --call-id ${shownCallId(flags.callId)} is invalid: ${idProblem} (1-128 of A-Z a-z 0-9 . _ -, not only digits)`);
         const config = configFrom();
         const prepared = await prepareCall(
           {

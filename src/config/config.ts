@@ -9,6 +9,8 @@ import { IANAZone } from 'luxon';
 import { ConfigError } from '../errors.ts';
 import { DEFAULT_RETRY_SCHEDULE_MS, retryPolicy, type RetryPolicy } from '../policy/retry-policy.ts';
 import { parseDuration, parseDurationList } from './duration.ts';
+import { isLoopbackHost } from '../http/auth.ts';
+import { redactUrl } from '../log/mask.ts';
 
 /** The default retry schedule of docs/architecture.md (kept in the retry policy, `src/policy`). */
 export { DEFAULT_RETRY_SCHEDULE_MS };
@@ -120,10 +122,10 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     try {
       parsed = new URL(v);
     } catch {
-      throw new ConfigError(`${name} must be an http(s) URL, got "${v}"`, { variable: name });
+      throw new ConfigError(`${name} must be an http(s) URL, got "${redactUrl(v)}"`, { variable: name });
     }
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-      throw new ConfigError(`${name} must be an http(s) URL, got "${v}"`, { variable: name });
+      throw new ConfigError(`${name} must be an http(s) URL, got "${redactUrl(v)}"`, { variable: name });
     }
     return v;
   };
@@ -134,6 +136,14 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
 
   const apiUrl = url('CRM_API_URL', DEFAULT_API_URL) as string;
   const uploadUrl = url('CRM_UPLOAD_URL', new URL('/apis/api/public/upload', apiUrl).toString()) as string;
+  // The API key and callers' data never cross the network in clear text (docs/architecture.md, "Security").
+  const allowInsecure = bool('CRM_ALLOW_INSECURE', false);
+  for (const [name, value] of [['CRM_API_URL', apiUrl], ['CRM_UPLOAD_URL', uploadUrl]] as const) {
+    const parsed = new URL(value);
+    if (parsed.protocol === 'http:' && !isLoopbackHost(parsed.hostname) && !allowInsecure) {
+      throw new ConfigError(`${name} is plain http:// to ${parsed.host}, which is not this machine: the API key and callers' data would cross the network unencrypted; use https://, or set CRM_ALLOW_INSECURE=1 to accept that`, { variable: name });
+    }
+  }
 
   const scheduleText = str('CRM_RETRY_SCHEDULE');
   let retryScheduleMs = [...DEFAULT_RETRY_SCHEDULE_MS];

@@ -7,8 +7,10 @@
  *    Bearer token, else 401; then a JSON body, else 415;
  * 3. no response carries a CORS header, and OPTIONS (a CORS preflight) is a 405.
  *
- * Reads need no token: the page itself must load before the operator has given it one, and what it
- * shows is masked. Anything that changes the outbox needs the token.
+ * On loopback, reads need no token: the page itself must load before the operator has given it one, and
+ * what it shows is masked. Off loopback (issue 15) every route needs it, reads too: as `Authorization:
+ * Bearer <token>` (scripts, Prometheus' `authorization` setting) or HTTP Basic with the token as the password
+ * (a browser asks for it once). Anything that changes the outbox needs the Bearer token.
  */
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -16,6 +18,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../log/logger.ts';
 import { maskText } from '../log/mask.ts';
 import type { OutboxStore } from '../outbox/outbox-store.ts';
+import { basicPasswordMatches } from '../http/auth.ts';
 import { bearerMatches, crossOriginReason, hostAllowed, newNonce } from './security.ts';
 import type { DeliveryStats } from './stats.ts';
 import { callView, maskerFor, summaryView, type CallView, type SummaryView } from './view-model.ts';
@@ -43,6 +46,8 @@ export interface DashboardAppOptions {
   store: OutboxStore;
   /** Every mutation needs `Authorization: Bearer <token>`. */
   token: string;
+  /** Reads need the token too (a server beyond loopback); default false. */
+  readsNeedToken?: boolean;
   /** The allowed `Host` values; a function, since the port is only known once the server listens. */
   allowedHosts: () => ReadonlySet<string>;
   showPii: boolean;
@@ -97,6 +102,15 @@ export function createDashboardApp(options: DashboardAppOptions): Hono {
     }
     await next();
     secureHeaders(c.res.headers);
+  });
+
+  app.use('*', async (c, next) => {
+    if (options.readsNeedToken !== true) return next();
+    const header = c.req.header('authorization');
+    if (bearerMatches(header, token) || basicPasswordMatches(header, token)) return next();
+    // Basic: a browser then asks for the token (as the password) once and sends it with every request.
+    c.header('www-authenticate', 'Basic realm="crm-upload dashboard", charset="UTF-8"');
+    return c.json({ code: DASHBOARD_ERRORS.UNAUTHORIZED, message: 'this dashboard is not on loopback: every request needs the token (Bearer, or as the Basic password)' }, 401);
   });
 
   app.use('*', async (c, next) => {

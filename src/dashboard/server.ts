@@ -17,6 +17,7 @@ import { openOutbox } from '../delivery/open-delivery.ts';
 import { isRedisTarget } from '../outbox/create-outbox.ts';
 import type { OutboxStore } from '../outbox/outbox-store.ts';
 import { redactRedisUrl } from '../outbox/redis-target.ts';
+import { checkTokenStrength } from '../http/token.ts';
 import { createDashboardApp } from './app.ts';
 import { allowedHosts, hostWithPort, isLoopbackHost, newDashboardToken } from './security.ts';
 import { createDeliveryStats, type DeliveryStats } from './stats.ts';
@@ -99,6 +100,7 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Da
   if (showPii && !loopback) throw new ConfigError(`--show-pii is only allowed on a loopback address, not ${host}: the pages are readable by anyone who can reach it`);
   const token = options.token ?? config.dashboardToken ?? newDashboardToken();
   if (token.length < 16) throw new ConfigError('CRM_DASHBOARD_TOKEN must be at least 16 characters', { variable: 'CRM_DASHBOARD_TOKEN' });
+  checkTokenStrength('CRM_DASHBOARD_TOKEN', token, loopback);
   const logger = options.logger ?? silentLogger();
   const refreshMs = options.refreshMs ?? DEFAULT_REFRESH_MS;
   const sampleMs = options.sampleMs ?? DEFAULT_SAMPLE_MS;
@@ -124,6 +126,7 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Da
   const app = createDashboardApp({
     store,
     token,
+    readsNeedToken: !loopback,
     allowedHosts: () => allowed,
     showPii,
     stats,
@@ -151,7 +154,7 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Da
   }
 
   const warnings: string[] = [];
-  if (!loopback) warnings.push(`listening on ${host}, not loopback: the pages (masked) and /metrics are readable by anyone who can reach it; mutations still need the token`);
+  if (!loopback) warnings.push(`listening on ${host}, not loopback: every page, JSON and /metrics needs the token (Bearer, or the Basic password in a browser)`);
 
   const sample = async (): Promise<void> => {
     try {

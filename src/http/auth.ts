@@ -27,6 +27,19 @@ function digest(text: string): Buffer {
 }
 
 /**
+ * True when an `Authorization` header is HTTP Basic whose password is `token` (any user name): how a
+ * browser sends a token it prompted for. Compared in constant time, as `bearerMatches`.
+ */
+export function basicPasswordMatches(header: string | undefined | null, token: string): boolean {
+  const m = /^Basic[ \t]+([A-Za-z0-9+/=]{1,4096})$/i.exec((header ?? '').trim());
+  const decoded = m?.[1] === undefined ? '' : Buffer.from(m[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  const given = colon < 0 ? '' : decoded.slice(colon + 1);
+  const equal = timingSafeEqual(digest(given), digest(token));
+  return equal && colon >= 0;
+}
+
+/**
  * True when an `Authorization` header carries exactly `Bearer <token>`. The comparison takes the same
  * time whatever the header holds (the digests are compared in constant time), so that the token cannot
  * be guessed byte by byte from response times.

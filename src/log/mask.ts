@@ -5,8 +5,8 @@
 
 const EMAIL = /([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})/g;
 // A run of digits with optional +, spaces, dashes, dots or parentheses between them, standing on its
-// own: not inside an id (`CALL-20251023-075634-…`) or a time (`07:56:34`).
-const PHONE = /(?<![\w.:-])\+?\d[\d\s().-]{5,}\d(?![\w:-])/g;
+// own: not inside an id (`CALL-20251023-075634-…`), a time (`07:56:34`) or what is masked already (`*…01`).
+const PHONE = /(?<![\w.:*-])\+?\d[\d\s().-]{5,}\d(?![\w:-])/g;
 // Fewer digits than this is a date, a count or a status, not a phone number.
 const MIN_PHONE_DIGITS = 9;
 
@@ -54,9 +54,10 @@ export function maskPhone(phone: string): string {
 /** Mask every email and phone number found in a free text (and redact the secrets of every URL in it). */
 export function maskText(text: string): string {
   return redactUrls(text)
-    .replace(UNDERSCORED_PHONE, (m) => maskPhone(m))
     .replace(EMAIL, (_m, first: string, domain: string) => `${first}***@${domain}`)
-    .replace(PHONE, (m) => ((m.match(/\d/g)?.length ?? 0) >= MIN_PHONE_DIGITS ? maskPhone(m) : m));
+    .replace(PHONE, (m) => ((m.match(/\d/g)?.length ?? 0) >= MIN_PHONE_DIGITS ? maskPhone(m) : m))
+    // After PHONE, which would otherwise take the masked digits together with the epoch after them.
+    .replace(UNDERSCORED_PHONE, (m) => maskPhone(m));
 }
 
 /** Redact the secrets of every URL inside a value (deeply), personal data left readable (`--show-pii`). */

@@ -10,7 +10,7 @@ import { InputError } from '../errors.ts';
 /** The shape of a callId. */
 export const CALL_ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
 /** Code of a callId that breaks the rule. */
-export const E_CALL_ID = 'E_CALL_ID';
+export const E_CALL_ID = 'E_CALL_ID' as const;
 // How much of a refused id an error message repeats (a refused id may be megabytes long).
 const SHOWN_CHARS = 140;
 
@@ -41,7 +41,8 @@ export function shownCallId(id: unknown): string {
 /** A callId that breaks the rule (`E_CALL_ID`); `context.callId` holds the id as shown. */
 export class InvalidCallIdError extends InputError {
   constructor(id: unknown, where: string) {
-    super(E_CALL_ID, `invalid callId ${shownCallId(id)} (${where}): ${callIdProblem(id) ?? 'refused'}; use 1-128 of A-Z a-z 0-9 . _ - and not only digits`, {
+    super(`invalid callId ${shownCallId(id)} (${where}): ${callIdProblem(id) ?? 'refused'}; use 1-128 of A-Z a-z 0-9 . _ - and not only digits`, {
+      code: E_CALL_ID,
       callId: shownCallId(id),
       field: where,
     });

@@ -96,7 +96,8 @@ test('a broken configuration: missing ids, http off loopback, unreachable CRM, m
     CRM_LEADS_DIR: join(dir, 'no-such-folder'),
     CRM_INGEST_TOKEN: 'short-token',
   });
-  assert.equal((await runCli(['status'], env)).code, 0);
+  // (status refuses plain http to another machine since issue 15: the outbox is made without that URL.)
+  assert.equal((await runCli(['status'], { ...env, CRM_UPLOAD_URL: undefined })).code, 0);
   chmodSync(env.CRM_OUTBOX as string, 0o644);
 
   const r = await runCli(['doctor'], env);
