@@ -132,10 +132,9 @@ export async function readMultipart(chunks: BodyChunks, options: MultipartOption
           buf = buf.subarray(2);
         } else {
           const end = buf.indexOf(HEADER_END);
-          if (end < 0) {
-            if (buf.length > MAX_HEADER_BYTES) throw new MultipartError(`a part's headers are over ${MAX_HEADER_BYTES} bytes`);
-            return;
-          }
+          // Over the limit whether the block arrived in pieces or in one chunk.
+          if ((end < 0 ? buf.length : end) > MAX_HEADER_BYTES) throw new MultipartError(`a part's headers are over ${MAX_HEADER_BYTES} bytes`);
+          if (end < 0) return;
           block = buf.subarray(0, end).toString('utf8');
           buf = buf.subarray(end + HEADER_END.length);
         }

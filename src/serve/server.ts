@@ -182,7 +182,8 @@ export async function startIngestServer(options: IngestServerOptions = {}): Prom
     hostname: host,
     overrideGlobalObjects: options.overrideGlobalObjects === true,
     // Explicit, not Node's defaults (docs/architecture.md, "Security" → "The ingest door"): see SLOW_UPLINK_BYTES_PER_S.
-    serverOptions: { headersTimeout, requestTimeout, maxHeaderSize: MAX_HEADER_BYTES },
+    // Node checks both timeouts every connectionsCheckingInterval (30 s by default): a quarter of the header one.
+    serverOptions: { headersTimeout, requestTimeout, maxHeaderSize: MAX_HEADER_BYTES, connectionsCheckingInterval: Math.max(250, Math.min(30_000, Math.floor(headersTimeout / 4))) },
   }) as Server;
   let actual: number;
   try {
