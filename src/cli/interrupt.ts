@@ -1,6 +1,6 @@
 /**
  * Ctrl-C and SIGTERM for the commands that deliver in the foreground (`bulk`, `send`, `watch`), as
- * docs/architecture.md ("Delivery", leases) wants them: the first signal aborts the run's AbortSignal,
+ * docs/architecture.md ("Shutdown") has them: the first signal aborts the run's AbortSignal,
  * so the run stops leasing, lets the requests in flight finish within the worker's grace period,
  * commits their outcomes and releases the leases it still holds; the command then prints its summary
  * marked interrupted and exits 128 + the signal's number (130 for SIGINT, 143 for SIGTERM), as shells

@@ -55,8 +55,11 @@ export interface UrlCheck {
   usable: URL | null;
 }
 
-/** A CRM URL parses, is http(s), and is https unless it points at this machine. */
-export function checkCrmUrl(name: string, value: string): UrlCheck {
+/**
+ * A CRM URL parses, is http(s), and is https unless it points at this machine. With `allowInsecure`
+ * (CRM_ALLOW_INSECURE=1, which the configuration then accepts) plain http to another host is a warning.
+ */
+export function checkCrmUrl(name: string, value: string, allowInsecure = false): UrlCheck {
   const id = `url.${name}`;
   let url: URL;
   try {
@@ -68,6 +71,12 @@ export function checkCrmUrl(name: string, value: string): UrlCheck {
     return { usable: null, result: { id, title: name, status: 'fail', detail: `${url.protocol} is not http(s)`, fix: `set ${name} to an https:// URL` } };
   }
   const loopback = isLoopbackHost(url.hostname);
+  if (url.protocol === 'http:' && !loopback && allowInsecure) {
+    return {
+      usable: url,
+      result: { id, title: name, status: 'warn', detail: `${shownUrl(url)} is plain http to another machine, accepted by CRM_ALLOW_INSECURE`, fix: `use https://${url.host}${url.pathname} and unset CRM_ALLOW_INSECURE` },
+    };
+  }
   if (url.protocol === 'http:' && !loopback) {
     return {
       usable: null,
@@ -76,7 +85,7 @@ export function checkCrmUrl(name: string, value: string): UrlCheck {
         title: name,
         status: 'fail',
         detail: `${shownUrl(url)} is plain http to another machine: the API key and personal data would travel readable`,
-        fix: `use https://${url.host}${url.pathname}`,
+        fix: `use https://${url.host}${url.pathname} (or, knowingly, CRM_ALLOW_INSECURE=1)`,
       },
     };
   }

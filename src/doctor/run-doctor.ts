@@ -33,12 +33,13 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> 
   const timeoutMs = options.timeoutMs ?? 10_000;
   const results: CheckResult[] = [checkRequiredIds(vars)];
 
-  const api = checkCrmUrl('CRM_API_URL', varOf(vars, 'CRM_API_URL') ?? DEFAULT_API_URL);
+  const allowInsecure = /^(1|true|yes|on)$/i.test(varOf(vars, 'CRM_ALLOW_INSECURE') ?? '');
+  const api = checkCrmUrl('CRM_API_URL', varOf(vars, 'CRM_API_URL') ?? DEFAULT_API_URL, allowInsecure);
   results.push(api.result);
   let uploadDefault: string | null = null;
   if (api.usable !== null) uploadDefault = new URL('/apis/api/public/upload', api.usable).toString();
   const uploadValue = varOf(vars, 'CRM_UPLOAD_URL') ?? uploadDefault;
-  if (uploadValue !== null) results.push(checkCrmUrl('CRM_UPLOAD_URL', uploadValue).result);
+  if (uploadValue !== null) results.push(checkCrmUrl('CRM_UPLOAD_URL', uploadValue, allowInsecure).result);
 
   if (api.usable === null) {
     // Never send the API key to a URL that failed its check (plain http to another host).

@@ -51,6 +51,9 @@ test('CRM URLs: https anywhere, http only on loopback; usable only when the key 
     assertFixWhenNeeded(c.result);
   }
   assert.match(checkCrmUrl('CRM_API_URL', 'http://crm.example.com/a').result.fix ?? '', /https:\/\/crm\.example\.com\/a/);
+  // Accepted knowingly (CRM_ALLOW_INSECURE=1): a warning, and the URL may be used.
+  const insecure = checkCrmUrl('CRM_API_URL', 'http://crm.example.com/a', true);
+  assert.deepEqual([insecure.result.status, insecure.usable?.host], ['warn', 'crm.example.com']);
   // A password in the URL is never shown.
   assert.doesNotMatch(checkCrmUrl('CRM_API_URL', 'https://u:secret@crm.example.com/a').result.detail, /secret/);
 });

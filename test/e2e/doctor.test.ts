@@ -103,7 +103,7 @@ test('a broken configuration: missing ids, http off loopback, unreachable CRM, m
   const r = await runCli(['doctor'], env);
   assert.equal(r.code, 1, r.stdout + r.stderr);
   assert.match(line(r.stdout, '✗', 'required ids'), /CRM_CAMPAIGN_ID, CRM_CLIENT_ID not set.* — fix: set CRM_CAMPAIGN_ID, CRM_CLIENT_ID in \.env or the environment/);
-  assert.match(line(r.stdout, '✗', 'CRM_UPLOAD_URL'), /plain http to another machine.* — fix: use https:\/\/crm\.example\.com\/apis\/api\/public\/upload$/);
+  assert.match(line(r.stdout, '✗', 'CRM_UPLOAD_URL'), /plain http to another machine.* — fix: use https:\/\/crm\.example\.com\/apis\/api\/public\/upload \(or, knowingly, CRM_ALLOW_INSECURE=1\)$/);
   assert.match(line(r.stdout, '✗', 'CRM answers'), new RegExp(`127\\.0\\.0\\.1:${port}.*failed: .*ECONNREFUSED.* — fix: check CRM_API_URL`));
   assert.match(line(r.stdout, '-', 'clock'), /not checked: the CRM did not answer/);
   assert.match(line(r.stdout, '✗', 'CRM_LEADS_DIR'), /no-such-folder does not exist — fix: create it \(mkdir -p .*no-such-folder\) or correct CRM_LEADS_DIR/);
