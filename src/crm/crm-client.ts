@@ -21,6 +21,16 @@ export type CrmResult =
       error: 'timeout' | 'network' | 'file';
       message: string;
       durationMs: number;
+      /** The error's code when it had one (`ECONNREFUSED`, `UND_ERR_SOCKET`, `UND_ERR_HEADERS_TIMEOUT`…). */
+      code?: string;
+      /**
+       * Whether the request (headers and whole body) had been written to the connection before it failed;
+       * absent when the client cannot tell. Decides whether the CRM may hold what was sent
+       * (`attempt-certainty.ts`).
+       */
+      requestSent?: boolean;
+      /** Set when the caller's signal ended the request (the worker stopping). */
+      aborted?: boolean;
     };
 
 /** Options of one request. */

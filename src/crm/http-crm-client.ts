@@ -11,6 +11,7 @@ import { openRecordingConfined } from '../fs/open-recording.ts';
 import { redactUrl } from '../log/mask.ts';
 import { multipartFileBody } from './multipart-file-body.ts';
 import type { Logger } from '../log/logger.ts';
+import { RequestSentTracker } from './request-sent.ts';
 import type { CallPayload } from '../payload/call-payload.ts';
 import type { CrmClient, CrmResult, ListCallDataQuery, RequestOptions } from './crm-client.ts';
 
@@ -90,9 +91,12 @@ export function createHttpCrmClient(options: HttpCrmClientOptions): CrmClient {
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(new Error(`no complete answer within ${args.timeoutMs} ms`)), args.timeoutMs);
     const signal = args.signal ? AbortSignal.any([deadline.signal, args.signal]) : deadline.signal;
+    // Tells, when the request fails, whether it had been written whole (docs/architecture.md, "Delivery" →
+    // "Uncertain attempts").
+    const tracker = new RequestSentTracker(agent);
     try {
       const res = await request(args.url, {
-        dispatcher: agent,
+        dispatcher: tracker,
         method: args.method,
         headers: args.headers,
         body: args.body,
@@ -108,7 +112,7 @@ export function createHttpCrmClient(options: HttpCrmClientOptions): CrmClient {
       log?.debug({ method: args.method, url: redactUrl(args.url), status: res.statusCode, durationMs: result.durationMs, idempotencyKey: args.idempotencyKey }, 'crm response');
       return result;
     } catch (err) {
-      const result = toErrorResult(err, deadline.signal, args.signal, elapsed());
+      const result = toErrorResult(err, deadline.signal, args.signal, elapsed(), tracker.sent);
       log?.debug({ method: args.method, url: redactUrl(args.url), error: result.error, message: result.message, durationMs: result.durationMs, idempotencyKey: args.idempotencyKey }, 'crm request failed');
       return result;
     } finally {
@@ -224,18 +228,28 @@ type CrmErrorResult = Extract<CrmResult, { kind: 'error' }>;
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 const FILE_CODES = new Set(['ENOENT', 'EACCES', 'EISDIR', 'EPERM', 'EMFILE', 'ELOOP', 'ENOTFILE', 'EOUTSIDE', 'ECHANGED']);
 
-function toErrorResult(err: unknown, deadline: AbortSignal, callerSignal: AbortSignal | undefined, durationMs: number): CrmErrorResult {
-  const code = (err as { code?: unknown } | null)?.code;
+function toErrorResult(err: unknown, deadline: AbortSignal, callerSignal: AbortSignal | undefined, durationMs: number, requestSent: boolean): CrmErrorResult {
+  const raw = (err as { code?: unknown } | null)?.code;
   const name = (err as { name?: unknown } | null)?.name;
-  if (deadline.aborted || (typeof code === 'string' && TIMEOUT_CODES.has(code))) {
-    return { kind: 'error', error: 'timeout', message: deadline.aborted ? errorText(deadline.reason) : errorText(err), durationMs };
+  // The code and whether the request was written whole tell an uncertain failure from a certain one
+  // (src/crm/attempt-certainty.ts); undici often wraps the system error, whose code is then the cause's.
+  const code = typeof raw === 'string' ? raw : codeOfCause(err);
+  const facts = { ...(code === undefined ? {} : { code }), requestSent };
+  if (deadline.aborted || (code !== undefined && TIMEOUT_CODES.has(code))) {
+    return { kind: 'error', error: 'timeout', message: deadline.aborted ? errorText(deadline.reason) : errorText(err), durationMs, ...facts };
   }
-  if (callerSignal?.aborted) return { kind: 'error', error: 'network', message: `aborted: ${errorText(callerSignal.reason)}`, durationMs };
+  if (callerSignal?.aborted) return { kind: 'error', error: 'network', message: `aborted: ${errorText(callerSignal.reason)}`, durationMs, ...facts, aborted: true };
   // Reading the recording failed mid-stream (deleted, or changed after the upload started).
-  if ((typeof code === 'string' && FILE_CODES.has(code)) || name === 'NotReadableError') {
-    return { kind: 'error', error: 'file', message: `cannot read recording: ${errorText(err)}`, durationMs };
+  if ((code !== undefined && FILE_CODES.has(code)) || name === 'NotReadableError') {
+    return { kind: 'error', error: 'file', message: `cannot read recording: ${errorText(err)}`, durationMs, ...facts };
   }
-  return { kind: 'error', error: 'network', message: errorText(err), durationMs };
+  return { kind: 'error', error: 'network', message: errorText(err), durationMs, ...facts };
+}
+
+function codeOfCause(err: unknown): string | undefined {
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  const code = (cause as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
 }
 
 function errorText(err: unknown): string {

@@ -97,6 +97,13 @@ interface JobMeta {
   /** Attempts BullMQ counted that the contract does not (a dead without `countAttempt`). */
   uncounted: number;
   updatedAt: number;
+  /**
+   * The item's `uncertain` flag as last settled or released (absent in jobs written before it existed).
+   * An expired lease is told by BullMQ's stalled counter having grown past `stalledSeen`.
+   */
+  uncertain?: boolean;
+  /** BullMQ's stalled counter when the flag was last written. */
+  stalledSeen?: number;
 }
 
 /** What a delivered job returns (its `returnvalue`). */
@@ -283,7 +290,15 @@ export class BullmqOutboxStore implements OutboxStore {
       if (fetched.length < round) break;
     }
     const now = Date.now();
-    for (const job of jobs) this.#leased.set(job.id as string, job);
+    for (const job of jobs) {
+      // A job the stalled check moved back (its holder's lease expired in flight) may have been sent:
+      // uncertain (docs/architecture.md, "Delivery" → "Uncertain attempts"). Kept on the held job, so the
+      // settlement writes it; a job that stalls again is told by the counter again.
+      const meta = job.data.meta;
+      const stalled = job.stalledCounter > (meta.stalledSeen ?? 0);
+      if (stalled) job.data = { ...job.data, meta: { ...meta, uncertain: true, stalledSeen: job.stalledCounter } };
+      this.#leased.set(job.id as string, job);
+    }
     return jobs.map((job) => toItem(job, 'in_flight', { owner: options.owner, until: now + options.leaseMs, dueAt: null }));
   }
 
@@ -331,8 +346,9 @@ export class BullmqOutboxStore implements OutboxStore {
    * BullMQ puts a job given back at the head of the wait list, so they go back latest-due first, one
    * after another, and come out again in their due order.
    */
-  async release(owner: string, callIds: readonly string[]): Promise<void> {
+  async release(owner: string, callIds: readonly string[], options: { uncertain?: readonly string[] } = {}): Promise<void> {
     this.#open();
+    const uncertain = new Set(options.uncertain ?? []);
     const jobs: Job<CallJobData, DeliveredValue>[] = [];
     for (const callId of new Set(callIds)) {
       const job = this.#leased.get(callId) ?? (await this.#job(callId));
@@ -341,6 +357,13 @@ export class BullmqOutboxStore implements OutboxStore {
     jobs.sort((a, b) => dueOf(b) - dueOf(a) || b.timestamp - a.timestamp);
     for (const job of jobs) {
       try {
+        const id = job.id as string;
+        const meta = job.data.meta;
+        // Written only while we hold the lease, as a failure's counters are (see `#fail`).
+        if (uncertain.has(id) || (meta.uncertain === true && meta.stalledSeen !== undefined)) {
+          const marked = { ...meta, uncertain: meta.uncertain === true || uncertain.has(id), stalledSeen: job.stalledCounter };
+          if (!(await updateDataIfHeld(this.redis, this.#queue, id, owner, { ...job.data, meta: marked }))) continue;
+        }
         await job.moveToWait(owner);
         this.#leased.delete(job.id as string);
       } catch (err) {
@@ -579,6 +602,8 @@ export class BullmqOutboxStore implements OutboxStore {
       rateLimitWaits: job.data.meta.rateLimitWaits + (s.kind === 'wait' ? 1 : 0),
       uncounted: job.data.meta.uncounted + (s.kind === 'dead' && !s.countAttempt ? 1 : 0),
       updatedAt: now,
+      uncertain: s.uncertain ?? job.data.meta.uncertain ?? false,
+      stalledSeen: job.stalledCounter,
     };
     // Written only while we hold the lease (checked in the same script), so a stale owner changes
     // nothing and it never lands on top of another owner's checkpoint.
@@ -779,6 +804,7 @@ function toItem(
     createdAt: job.timestamp,
     updatedAt: Math.max(job.timestamp, meta.updatedAt, job.processedOn ?? 0, finished ?? 0),
     deliveredAt: delivered ? finished : null,
+    uncertain: !delivered && meta.uncertain === true,
   };
 }
 

@@ -52,6 +52,14 @@ export interface OutboxItem {
   createdAt: number;
   updatedAt: number;
   deliveredAt: number | null;
+  /**
+   * An earlier attempt may have reached the CRM without its answer being read: a timeout or a cut
+   * connection after the request was written, a stop mid-request, or a lease that expired while the
+   * item was in flight (docs/architecture.md, "Delivery" → "Uncertain attempts"). The worker then asks the
+   * CRM before sending again ("Verify before re-sending"). Set by `lease` (an expired lease taken over),
+   * `settle` and `release` as they say; false for a new item.
+   */
+  uncertain: boolean;
 }
 
 /**
@@ -61,8 +69,12 @@ export interface OutboxItem {
 export interface AttemptLogEntry {
   /** When the request started (epoch ms). */
   at: number;
-  /** Which request: the recording upload or the call-data POST. */
-  step: 'recording' | 'call-data';
+  /**
+   * Which request: the recording upload, the call-data POST, or the CRM listing asked whether it already
+   * holds the call before re-sending after an uncertain attempt (docs/architecture.md, "Delivery" →
+   * "Verify before re-sending").
+   */
+  step: 'recording' | 'call-data' | 'verify';
   /** The attempt this request belonged to (1 for the first; a rate-limited wait repeats the number). */
   attempt: number;
   /** HTTP status, or null for a network error, a timeout or a step that made no request. */
@@ -72,11 +84,18 @@ export interface AttemptLogEntry {
   /**
    * What came of it: the call's outcome for the call-data step (`delivered`, `retry`, `wait`, `dead`);
    * for the recording step `uploaded`, `skipped` (sent without it, see `error`), `not-ready` (egress
-   * still writing) or the outcome that ended the attempt early.
+   * still writing) or the outcome that ended the attempt early; for the verify step `delivered` (the CRM
+   * holds it, same content: no POST), `dead` (it holds different content), `absent` (sent as usual) or
+   * `unverified` (the listing failed or is not offered: sent anyway).
    */
-  outcome: 'delivered' | 'retry' | 'wait' | 'dead' | 'uploaded' | 'skipped' | 'not-ready';
+  outcome: 'delivered' | 'retry' | 'wait' | 'dead' | 'uploaded' | 'skipped' | 'not-ready' | 'absent' | 'unverified';
   /** Why it failed or was skipped; null when it went well. */
   error: string | null;
+  /**
+   * The request may have reached the CRM though no answer was read (`src/crm/attempt-certainty.ts`);
+   * absent in entries written before schema version 4 and by stores that do not know.
+   */
+  uncertain?: boolean;
 }
 
 /** What a store can do beyond the common contract. */
@@ -123,6 +142,12 @@ export type Settlement = (
    * applied; ignored, like the rest of the settlement, when a guard refuses it.
    */
   log?: readonly AttemptLogEntry[];
+  /**
+   * The item's `uncertain` flag after this attempt (a retry, wait or dead; a delivered clears it):
+   * true when this attempt, or an earlier one not verified since, may have reached the CRM unanswered.
+   * Absent: left as it was.
+   */
+  uncertain?: boolean;
 };
 
 /** Counts by state, and when the next item can be leased. */
@@ -209,7 +234,8 @@ export interface OutboxStore {
   /**
    * Lease up to `limit` items that are due (pending with nextAttemptAt ≤ now, or in_flight with an
    * expired lease), oldest due first, restricted to `callIds` when given. They become in_flight until
-   * now + leaseMs.
+   * now + leaseMs. An item taken over from an expired lease is marked `uncertain`: its holder may have
+   * sent it and died before reading the answer.
    */
   lease(options: LeaseOptions): Promise<OutboxItem[]>;
   /**
@@ -236,8 +262,12 @@ export interface OutboxStore {
    * `settle` and returns [].
    */
   settleAndLease(owner: string, settlements: readonly Settlement[], lease: Omit<LeaseOptions, 'owner'>): Promise<OutboxItem[]>;
-  /** Give leased items back (shutdown): in_flight → pending, due now, attempts unchanged. Only `owner`'s leases. */
-  release(owner: string, callIds: readonly string[]): Promise<void>;
+  /**
+   * Give leased items back (shutdown): in_flight → pending, due now, attempts unchanged. Only `owner`'s
+   * leases. Those also in `options.uncertain` were cut short after their request may have reached the
+   * CRM: they are marked `uncertain` (the others keep their flag).
+   */
+  release(owner: string, callIds: readonly string[], options?: { uncertain?: readonly string[] }): Promise<void>;
   get(callId: string): Promise<OutboxItem | null>;
   /** The states of the given callIds (missing ones are absent from the map). */
   states(callIds: readonly string[]): Promise<Map<string, OutboxState>>;

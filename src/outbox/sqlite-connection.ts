@@ -136,7 +136,10 @@ export class SqliteOutboxConnection {
     // half walks the due index and stops at `limit`, so a large backlog is never sorted whole; the
     // expired half is pinned to the lease index, which only ever holds the (small) in-flight set, so
     // live leases are not scanned either.
-    const leaseSet = `SET state = 'in_flight', lease_owner = :owner, lease_until = :until, updated_at = :now`;
+    // An item taken over from an expired lease (the old state is read on the right) may have been sent by
+    // its holder: uncertain (docs/architecture.md, "Delivery" → "Uncertain attempts").
+    const leaseSet = `SET state = 'in_flight', lease_owner = :owner, lease_until = :until, updated_at = :now,
+      uncertain = CASE WHEN state = 'in_flight' THEN 1 ELSE uncertain END`;
     const returning = `RETURNING *, rowid AS rid`;
     this.#leaseAny = prep(`
       UPDATE ${T} ${leaseSet}
@@ -166,24 +169,25 @@ export class SqliteOutboxConnection {
     const unlease = `lease_owner = NULL, lease_until = NULL, updated_at = :now`;
     this.#settleRetry = prep(`
       UPDATE ${T} SET state = 'pending', attempts = attempts + 1, next_attempt_at = :next,
-        last_status = :status, last_error = :error, ${unlease} ${owned}`);
+        last_status = :status, last_error = :error, uncertain = coalesce(:uncertain, uncertain), ${unlease} ${owned}`);
     this.#settleWait = prep(`
       UPDATE ${T} SET state = 'pending', rate_limit_waits = rate_limit_waits + 1, next_attempt_at = :next,
-        last_status = :status, last_error = :error, ${unlease} ${owned}`);
+        last_status = :status, last_error = :error, uncertain = coalesce(:uncertain, uncertain), ${unlease} ${owned}`);
     this.#settleDead = prep(`
       UPDATE ${T} SET state = 'dead', attempts = attempts + :inc,
-        last_status = :status, last_error = :error, ${unlease} ${owned}`);
+        last_status = :status, last_error = :error, uncertain = coalesce(:uncertain, uncertain), ${unlease} ${owned}`);
     // A delivered outcome is a fact about the CRM, whoever reports it: a worker whose lease expired but
     // whose POST got a 2xx really delivered the call, and the new owner's re-send carries the same
     // Idempotency-Key. So it applies to any item not yet final; a final item (delivered or dead) is
     // never changed by a settle.
     this.#settleDelivered = prep(`
       UPDATE ${T} SET state = 'delivered', attempts = attempts + 1, delivered_at = :now,
-        last_status = :status, last_error = NULL, ${unlease}
+        last_status = :status, last_error = NULL, uncertain = 0, ${unlease}
       WHERE call_id = :id AND state IN ('pending', 'in_flight')`);
     // MIN keeps a released item's place in the due order while making sure it is due now.
     this.#release = prep(`
-      UPDATE ${T} SET state = 'pending', next_attempt_at = MIN(next_attempt_at, :now), ${unlease}
+      UPDATE ${T} SET state = 'pending', next_attempt_at = MIN(next_attempt_at, :now), ${unlease},
+        uncertain = CASE WHEN call_id IN (SELECT value FROM json_each(:uncertain)) THEN 1 ELSE uncertain END
       WHERE call_id IN (SELECT value FROM json_each(:ids)) AND state = 'in_flight' AND lease_owner = :owner`);
     this.#checkpoint = prep(`
       UPDATE ${T} SET
@@ -225,8 +229,8 @@ export class SqliteOutboxConnection {
     this.#replaySome = prep(`UPDATE ${T} ${replaySet} WHERE state = 'dead' AND call_id IN (SELECT value FROM json_each(:ids))`);
     this.#requeue = prep(`UPDATE ${T} ${replaySet}, delivered_at = NULL WHERE state = 'delivered' AND call_id IN (SELECT value FROM json_each(:ids))`);
     this.#logAttempt = prep(`
-      INSERT INTO ${A} (call_id, at, step, attempt, status, duration_ms, outcome, error)
-      VALUES (:id, :at, :step, :attempt, :status, :duration, :outcome, :error)`);
+      INSERT INTO ${A} (call_id, at, step, attempt, status, duration_ms, outcome, error, uncertain)
+      VALUES (:id, :at, :step, :attempt, :status, :duration, :outcome, :error, :uncertain)`);
     this.#history = prep(`SELECT * FROM ${A} WHERE call_id = ? ORDER BY seq`);
     // Walks the partial index of delivered items by call start (every contract-valid payload has one).
     this.#delivered = prep(`
@@ -260,10 +264,10 @@ export class SqliteOutboxConnection {
     });
   }
 
-  /** In-flight items of `owner` back to pending, due now. */
-  release(owner: string, callIds: readonly string[], now: number): void {
+  /** In-flight items of `owner` back to pending, due now; those in `uncertain` marked uncertain. */
+  release(owner: string, callIds: readonly string[], now: number, uncertain: readonly string[] = []): void {
     if (callIds.length === 0) return;
-    this.#transaction(() => this.#release.run({ owner, now, ids: JSON.stringify(callIds) }));
+    this.#transaction(() => this.#release.run({ owner, now, ids: JSON.stringify(callIds), uncertain: JSON.stringify(uncertain) }));
   }
 
   /** Store recording fields; how many items changed (0: unknown callId). */
@@ -378,7 +382,7 @@ export class SqliteOutboxConnection {
   /** Apply settlements with the guards `OutboxStore.settle` documents; the caller holds the transaction. */
   #applySettlements(owner: string, settlements: readonly Settlement[], now: number): void {
     for (const s of settlements) {
-      const base = { id: s.callId, owner, now, status: s.status };
+      const base = { id: s.callId, owner, now, status: s.status, uncertain: s.uncertain === undefined ? null : s.uncertain ? 1 : 0 };
       let changed: number | bigint;
       switch (s.kind) {
         case 'delivered':
@@ -418,5 +422,15 @@ export class SqliteOutboxConnection {
 
 /** The bound parameters of one history row. */
 function logRow(callId: string, e: AttemptLogEntry): Record<string, SQLInputValue> {
-  return { id: callId, at: e.at, step: e.step, attempt: e.attempt, status: e.status, duration: e.durationMs, outcome: e.outcome, error: e.error };
+  return {
+    id: callId,
+    at: e.at,
+    step: e.step,
+    attempt: e.attempt,
+    status: e.status,
+    duration: e.durationMs,
+    outcome: e.outcome,
+    error: e.error,
+    uncertain: e.uncertain === undefined ? null : e.uncertain ? 1 : 0,
+  };
 }

@@ -179,10 +179,10 @@ export class SqliteOutboxStore implements OutboxStore {
   }
 
   /** @inheritdoc */
-  async release(owner: string, callIds: readonly string[]): Promise<void> {
+  async release(owner: string, callIds: readonly string[], options: { uncertain?: readonly string[] } = {}): Promise<void> {
     this.#open();
     if (callIds.length === 0) return;
-    await this.#write('release', owner, callIds, Date.now());
+    await this.#write('release', owner, callIds, Date.now(), options.uncertain ?? []);
   }
 
   /** @inheritdoc */
@@ -352,6 +352,7 @@ function toLogEntry(row: Row): AttemptLogEntry {
     durationMs: num(row, 'duration_ms'),
     outcome: str(row, 'outcome') as AttemptLogEntry['outcome'],
     error: optStr(row, 'error'),
+    ...(row.uncertain === null || row.uncertain === undefined ? {} : { uncertain: row.uncertain === 1 }),
   };
 }
 
@@ -378,6 +379,7 @@ function toItem(row: Row): OutboxItem {
     createdAt: num(row, 'created_at'),
     updatedAt: num(row, 'updated_at'),
     deliveredAt: optNum(row, 'delivered_at'),
+    uncertain: row.uncertain === 1,
   };
 }
 

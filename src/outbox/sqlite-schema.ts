@@ -81,7 +81,33 @@ const addDeliveredAtIndex: Migration = (db) => {
   db.exec(`CREATE INDEX ${OUTBOX_TABLE}_delivered_at ON ${OUTBOX_TABLE} (delivered_at, call_id, created_at) WHERE state = 'delivered';`);
 };
 
-const MIGRATIONS: readonly Migration[] = [createVersion1, addHistoryAndCallStart, addDeliveredAtIndex];
+// Version 4: uncertain attempts (docs/architecture.md, "Delivery" → "Uncertain attempts"). The item's flag,
+// and the history's, with the listing asked before re-sending as a step of its own: the history table is
+// rebuilt for its CHECK (SQLite cannot alter one), keeping every row and its seq.
+const addUncertainty: Migration = (db) => {
+  db.exec(`
+    ALTER TABLE ${OUTBOX_TABLE} ADD COLUMN uncertain INTEGER NOT NULL DEFAULT 0 CHECK (uncertain IN (0, 1));
+    CREATE TABLE ${ATTEMPTS_TABLE}_v4 (
+      seq         INTEGER PRIMARY KEY,
+      call_id     TEXT    NOT NULL,
+      at          INTEGER NOT NULL,
+      step        TEXT    NOT NULL CHECK (step IN ('recording', 'call-data', 'verify')),
+      attempt     INTEGER NOT NULL,
+      status      INTEGER,
+      duration_ms REAL    NOT NULL,
+      outcome     TEXT    NOT NULL,
+      error       TEXT,
+      uncertain   INTEGER
+    ) STRICT;
+    INSERT INTO ${ATTEMPTS_TABLE}_v4 (seq, call_id, at, step, attempt, status, duration_ms, outcome, error)
+      SELECT seq, call_id, at, step, attempt, status, duration_ms, outcome, error FROM ${ATTEMPTS_TABLE};
+    DROP TABLE ${ATTEMPTS_TABLE};
+    ALTER TABLE ${ATTEMPTS_TABLE}_v4 RENAME TO ${ATTEMPTS_TABLE};
+    CREATE INDEX ${ATTEMPTS_TABLE}_call ON ${ATTEMPTS_TABLE} (call_id, seq);
+  `);
+};
+
+const MIGRATIONS: readonly Migration[] = [createVersion1, addHistoryAndCallStart, addDeliveredAtIndex, addUncertainty];
 
 /** The schema version this code writes and expects (`PRAGMA user_version`). */
 export const SCHEMA_VERSION: number = MIGRATIONS.length;

@@ -524,6 +524,73 @@ export function outboxContractSuite(name: string, factory: () => Promise<OutboxF
       }));
     });
 
+    describe('uncertain attempts (docs/architecture.md, "Delivery" → "Uncertain attempts")', () => {
+      test('a new item is certain; a settlement sets the flag, clears it, or (absent) leaves it; delivered clears it', withStore(async ({ store }) => {
+        await seed(store, ['A']);
+        assert.equal((await mustGet(store, 'A')).uncertain, false);
+        let [a] = await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w' });
+        assert.equal(a?.uncertain, false);
+        await store.settle('w', [{ callId: 'A', kind: 'retry', nextAttemptAt: Date.now(), status: null, error: 'timeout', uncertain: true }]);
+        assert.equal((await mustGet(store, 'A')).uncertain, true);
+        [a] = await leaseWhenBack(store, 'w', 3_000);
+        assert.equal(a?.callId, 'A');
+        assert.equal(a?.uncertain, true, 'the lease hands the flag to the worker');
+        // A failure that says nothing about it (an internal error) leaves the flag as it was.
+        await store.settle('w', [{ callId: 'A', kind: 'wait', nextAttemptAt: Date.now(), status: 429, error: 'HTTP 429' }]);
+        assert.equal((await mustGet(store, 'A')).uncertain, true);
+        [a] = await leaseWhenBack(store, 'w', 3_000);
+        await store.settle('w', [{ callId: 'A', kind: 'retry', nextAttemptAt: Date.now(), status: 503, error: 'HTTP 503', uncertain: false }]);
+        assert.equal((await mustGet(store, 'A')).uncertain, false, 'verified absent, then a certain failure');
+        [a] = await leaseWhenBack(store, 'w', 3_000);
+        await store.settle('w', [{ callId: 'A', kind: 'dead', status: null, error: 'gave up', countAttempt: true, uncertain: true }]);
+        assert.equal((await mustGet(store, 'A')).uncertain, true, 'a dead item keeps it, for replay');
+        await seed(store, ['B']);
+        const [b] = await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w' });
+        assert.equal(b?.callId, 'B');
+        await store.settle('w', [{ callId: 'B', kind: 'retry', nextAttemptAt: Date.now(), status: null, error: 'timeout', uncertain: true }]);
+        await leaseWhenBack(store, 'w', 3_000);
+        await store.settle('w', [{ callId: 'B', kind: 'delivered', status: 201 }]);
+        assert.equal((await mustGet(store, 'B')).uncertain, false);
+      }));
+
+      test('the history keeps each entry’s flag, and the verify step', withStore(async ({ store }) => {
+        await seed(store, ['A']);
+        await store.lease({ limit: 1, leaseMs: LEASE_MS, owner: 'w' });
+        const first: AttemptLogEntry[] = [{ ...logEntry('call-data', null, 'retry', 1, 'timeout'), uncertain: true }];
+        await store.settle('w', [{ callId: 'A', kind: 'retry', nextAttemptAt: Date.now(), status: null, error: 'timeout', uncertain: true, log: first }]);
+        await leaseWhenBack(store, 'w', 3_000);
+        const second: AttemptLogEntry[] = [{ ...logEntry('verify', 200, 'delivered', 2), uncertain: false }];
+        await store.settle('w', [{ callId: 'A', kind: 'delivered', status: null, log: second }]);
+        assert.deepEqual(await store.history('A'), [...first, ...second]);
+      }));
+
+      test('an item taken over from an expired lease is uncertain (its holder may have sent it)', withStore(async (fixture) => {
+        const { store } = fixture;
+        await seed(store, ['A']);
+        await store.lease({ limit: 1, leaseMs: SHORT_LEASE_MS, owner: 'old' });
+        const taken = await leaseWhenBack(store, 'new', backWithin(fixture, SHORT_LEASE_MS));
+        assert.deepEqual(ids(taken), ['A']);
+        assert.equal(taken[0]?.uncertain, true);
+        // The new holder's certain failure after a verified absence clears it.
+        await store.settle('new', [{ callId: 'A', kind: 'retry', nextAttemptAt: Date.now(), status: 503, error: 'HTTP 503', uncertain: false }]);
+        assert.equal((await mustGet(store, 'A')).uncertain, false);
+        const again = await leaseWhenBack(store, 'new', 3_000);
+        assert.equal(again[0]?.uncertain, false);
+      }));
+
+      test('release marks only the items named uncertain; the others keep their flag', withStore(async ({ store }) => {
+        await seed(store, ['A', 'B']);
+        await store.lease({ limit: 2, leaseMs: LEASE_MS, owner: 'w' });
+        await store.release('w', ['A', 'B'], { uncertain: ['A'] });
+        assert.equal((await mustGet(store, 'A')).uncertain, true);
+        assert.equal((await mustGet(store, 'B')).uncertain, false);
+        const back = await store.lease({ limit: 2, leaseMs: LEASE_MS, owner: 'w' });
+        assert.deepEqual(back.map((i) => [i.callId, i.uncertain]).sort(), [['A', true], ['B', false]]);
+        await store.release('w', ['A', 'B']);
+        assert.equal((await mustGet(store, 'A')).uncertain, true, 'a plain release leaves it');
+      }));
+    });
+
     describe('checkpointRecording', () => {
       test('stores only the given fields and leaves state and lease alone', withStore(async ({ store }) => {
         await store.enqueue(sampleItem('A', { recordingPath: '/rec/a.ogg' }));
