@@ -350,6 +350,9 @@ export type CrmResult = {
     error: 'timeout' | 'network' | 'file';
     message: string;
     durationMs: number;
+    code?: string;
+    requestSent?: boolean;
+    aborted?: boolean;
 };
 export interface RequestOptions {
     idempotencyKey: string;
@@ -393,7 +396,7 @@ export interface DashboardOptions {
     token?: string;
     refreshMs?: number;
     sampleMs?: number;
-    latencyEveryMs?: number;
+    readEveryMs?: number;
     processMetrics?: boolean;
     alertMinIntervalMs?: number;
     logger?: Logger;
@@ -434,14 +437,14 @@ export interface StatsSnapshot {
     bucketMs: number;
     windowMs: number;
     buckets: ThroughputBucket[];
-    sampledSince: number | null;
+    readAt: number | null;
+    truncated: boolean;
     lastError: string | null;
 }
 export interface DeliveryStatsOptions {
     bucketMs?: number;
     windowMs?: number;
-    lookbackMs?: number;
-    latencyEveryMs?: number;
+    readEveryMs?: number;
     pageSize?: number;
     maxPages?: number;
     now?: () => number;
@@ -460,6 +463,7 @@ import { type Logger } from '../log/logger.ts';
 import type { OutboxStore } from '../outbox/outbox-store.ts';
 import type { Pacer } from '../pacing/pacer.ts';
 import type { RetryPolicy } from '../policy/retry-policy.ts';
+import { type DeliverCallsOptions, type DeliverySummary } from '../worker/deliver-calls.ts';
 import { type WorkerHandle, type WorkerOptions } from '../worker/worker.ts';
 export type OutboxOption = OutboxStore | string | undefined;
 export declare function outboxTargetOf(config: Pick<Config, 'outbox' | 'cwd'>, option?: string): string;
@@ -474,6 +478,7 @@ export interface OpenDeliveryOptions {
     client?: CrmClient;
     logger?: Logger;
 }
+export type WorkerExtras = Partial<Omit<WorkerOptions, 'store' | 'client' | 'pacer' | 'retryPolicy'>>;
 export interface Delivery {
     readonly config: Config;
     readonly store: OutboxStore;
@@ -481,7 +486,8 @@ export interface Delivery {
     readonly pacer: Pacer;
     readonly retryPolicy: RetryPolicy;
     readonly logger: Logger;
-    startWorker(options?: Omit<WorkerOptions, 'store' | 'client' | 'config' | 'pacer' | 'retryPolicy'>): WorkerHandle;
+    startWorker(options?: WorkerExtras): WorkerHandle;
+    deliverCalls(options: Omit<WorkerExtras, 'callIds'> & Omit<DeliverCallsOptions, Exclude<keyof WorkerOptions, 'callIds'>>): Promise<DeliverySummary>;
     close(): Promise<void>;
 }
 export type DeliverySession = Delivery;
@@ -720,6 +726,7 @@ export declare function readInputFileSync(path: string, ctx: IngestContext): Ing
 
 // ---- log/logger.d.ts ----
 import { type Logger } from 'pino';
+export declare const REDACT_PATHS: readonly string[];
 export type { Logger } from 'pino';
 export interface CreateLoggerOptions {
     level?: string;
@@ -894,15 +901,17 @@ export interface OutboxItem {
     createdAt: number;
     updatedAt: number;
     deliveredAt: number | null;
+    uncertain: boolean;
 }
 export interface AttemptLogEntry {
     at: number;
-    step: 'recording' | 'call-data';
+    step: 'recording' | 'call-data' | 'verify';
     attempt: number;
     status: number | null;
     durationMs: number;
-    outcome: 'delivered' | 'retry' | 'wait' | 'dead' | 'uploaded' | 'skipped' | 'not-ready';
+    outcome: 'delivered' | 'retry' | 'wait' | 'dead' | 'uploaded' | 'skipped' | 'not-ready' | 'absent' | 'unverified';
     error: string | null;
+    uncertain?: boolean;
 }
 export interface StoreCapabilities {
     selectiveLease: boolean;
@@ -941,6 +950,7 @@ export type Settlement = (
     countAttempt: boolean;
 }) & {
     log?: readonly AttemptLogEntry[];
+    uncertain?: boolean;
 };
 export interface OutboxCounts {
     pending: number;
@@ -963,6 +973,17 @@ export interface DeliveredQuery {
     limit?: number;
     offset?: number;
 }
+export interface DeliveredTimeQuery {
+    from: number;
+    to?: number;
+    limit?: number;
+    offset?: number;
+}
+export interface DeliveryTimes {
+    callId: string;
+    createdAt: number;
+    deliveredAt: number;
+}
 export interface OutboxStore {
     readonly capabilities: StoreCapabilities;
     enqueue(item: NewOutboxItem): Promise<EnqueueResult>;
@@ -971,7 +992,9 @@ export interface OutboxStore {
     checkpointRecording(callId: string, checkpoint: Partial<Omit<RecordingCheckpoint, 'path'>>): Promise<void>;
     settle(owner: string, settlements: readonly Settlement[], now?: number): Promise<void>;
     settleAndLease(owner: string, settlements: readonly Settlement[], lease: Omit<LeaseOptions, 'owner'>): Promise<OutboxItem[]>;
-    release(owner: string, callIds: readonly string[]): Promise<void>;
+    release(owner: string, callIds: readonly string[], options?: {
+        uncertain?: readonly string[];
+    }): Promise<void>;
     get(callId: string): Promise<OutboxItem | null>;
     states(callIds: readonly string[]): Promise<Map<string, OutboxState>>;
     counts(now?: number): Promise<OutboxCounts>;
@@ -986,6 +1009,7 @@ export interface OutboxStore {
     replay(target: readonly string[] | 'all'): Promise<number>;
     requeue(callIds: readonly string[]): Promise<number>;
     listDelivered(query?: DeliveredQuery): Promise<OutboxItem[]>;
+    listDeliveredByTime(query: DeliveredTimeQuery): Promise<DeliveryTimes[]>;
     history(callId: string): Promise<AttemptLogEntry[]>;
     close(): Promise<void>;
 }
@@ -1170,7 +1194,8 @@ import type { Logger } from '../log/logger.ts';
 import type { OutboxStore } from '../outbox/outbox-store.ts';
 import { type PostCallContext } from './post-call.ts';
 export interface IngestAppOptions extends PostCallContext {
-    token: string | null;
+    token: string;
+    allowedHosts: () => ReadonlySet<string>;
     worker: boolean;
     logger: Logger;
     store: OutboxStore;
@@ -1195,6 +1220,7 @@ import type { Config } from '../config/config.ts';
 import type { Logger } from '../log/logger.ts';
 import type { OutboxState, OutboxStore } from '../outbox/outbox-store.ts';
 import type { EnqueueBatcher } from './enqueue-batcher.ts';
+import { type UploadGate } from './upload-gate.ts';
 export declare const CALL_PART = "call";
 export declare const RECORDING_PART = "recording";
 export declare const SOURCE = "POST /v1/calls";
@@ -1205,6 +1231,8 @@ export interface PostCallContext {
     uploadsDir: string;
     maxJsonBytes: number;
     maxUploadBytes: number;
+    uploads: UploadGate;
+    minFreeBytes: number;
     logger: Logger;
 }
 export interface PostCallAnswer {
@@ -1227,6 +1255,10 @@ export declare const DEFAULT_HOST = "127.0.0.1";
 export declare const DEFAULT_PORT = 8787;
 export declare const DEFAULT_MAX_JSON_BYTES: number;
 export declare const DEFAULT_MAX_UPLOAD_BYTES: number;
+export declare const SLOW_UPLINK_BYTES_PER_S = 125000;
+export declare const DEFAULT_HEADERS_TIMEOUT_MS = 30000;
+export declare const MAX_HEADER_BYTES: number;
+export declare function requestTimeoutFor(maxUploadBytes: number): number;
 export interface IngestServerOptions {
     config?: Config;
     host?: string;
@@ -1238,6 +1270,11 @@ export interface IngestServerOptions {
     uploadsDir?: string;
     maxJsonBytes?: number;
     maxUploadBytes?: number;
+    allowHosts?: readonly string[];
+    maxConcurrentUploads?: number;
+    minFreeBytes?: number;
+    headersTimeoutMs?: number;
+    requestTimeoutMs?: number;
     overrideGlobalObjects?: boolean;
 }
 export interface IngestServer {
@@ -1247,11 +1284,26 @@ export interface IngestServer {
     store: OutboxStore;
     worker: WorkerHandle | null;
     uploadsDir: string;
+    token: string;
+    tokenFromConfig: boolean;
     app: Hono<IngestEnv>;
     close(): Promise<WorkerSummary | null>;
 }
 export declare function defaultUploadsDir(config: Pick<Config, 'outbox' | 'cwd'>): string;
 export declare function startIngestServer(options?: IngestServerOptions): Promise<IngestServer>;
+
+// ---- serve/upload-gate.d.ts ----
+export declare const DEFAULT_MAX_CONCURRENT_UPLOADS = 16;
+export declare const DEFAULT_MIN_FREE_BYTES: number;
+export declare const UPLOAD_RETRY_AFTER_S = 5;
+export interface UploadGate {
+    enter(): void;
+    leave(): void;
+    readonly active: number;
+}
+export declare function createUploadGate(max: number): UploadGate;
+export declare function freeBytes(dir: string): Promise<number>;
+export declare function checkFreeSpace(dir: string, minFree: number, incoming: number): Promise<void>;
 
 // ---- worker/deliver-calls.d.ts ----
 import type { OutboxItem } from '../outbox/outbox-store.ts';
@@ -1263,11 +1315,20 @@ export interface DeliverySummary {
     perCall: Map<string, OutboxItem>;
     worker: WorkerSummary;
 }
-export declare function deliverCalls(options: WorkerOptions & {
+export type DeliverCallsOptions = WorkerOptions & {
     callIds: readonly string[];
     maxWaitMs: number;
     signal?: AbortSignal;
-}): Promise<DeliverySummary>;
+    onlyTheseCalls?: boolean;
+    perCall?: boolean;
+};
+export declare function deliverCalls(options: DeliverCallsOptions): Promise<DeliverySummary>;
+export interface CallsOutcome {
+    delivered: number;
+    dead: number;
+    pending: number;
+}
+export declare function countStates(store: WorkerOptions['store'], callIds: readonly string[]): Promise<CallsOutcome>;
 export declare function summarise(store: WorkerOptions['store'], callIds: readonly string[], worker: WorkerSummary): Promise<DeliverySummary>;
 
 // ---- worker/deliver-item.d.ts ----

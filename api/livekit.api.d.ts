@@ -436,6 +436,7 @@ export declare class JournalWriter {
 
 // ---- log/logger.d.ts ----
 import { type Logger } from 'pino';
+export declare const REDACT_PATHS: readonly string[];
 export type { Logger } from 'pino';
 export interface CreateLoggerOptions {
     level?: string;
@@ -559,15 +560,17 @@ export interface OutboxItem {
     createdAt: number;
     updatedAt: number;
     deliveredAt: number | null;
+    uncertain: boolean;
 }
 export interface AttemptLogEntry {
     at: number;
-    step: 'recording' | 'call-data';
+    step: 'recording' | 'call-data' | 'verify';
     attempt: number;
     status: number | null;
     durationMs: number;
-    outcome: 'delivered' | 'retry' | 'wait' | 'dead' | 'uploaded' | 'skipped' | 'not-ready';
+    outcome: 'delivered' | 'retry' | 'wait' | 'dead' | 'uploaded' | 'skipped' | 'not-ready' | 'absent' | 'unverified';
     error: string | null;
+    uncertain?: boolean;
 }
 export interface StoreCapabilities {
     selectiveLease: boolean;
@@ -606,6 +609,7 @@ export type Settlement = (
     countAttempt: boolean;
 }) & {
     log?: readonly AttemptLogEntry[];
+    uncertain?: boolean;
 };
 export interface OutboxCounts {
     pending: number;
@@ -628,6 +632,17 @@ export interface DeliveredQuery {
     limit?: number;
     offset?: number;
 }
+export interface DeliveredTimeQuery {
+    from: number;
+    to?: number;
+    limit?: number;
+    offset?: number;
+}
+export interface DeliveryTimes {
+    callId: string;
+    createdAt: number;
+    deliveredAt: number;
+}
 export interface OutboxStore {
     readonly capabilities: StoreCapabilities;
     enqueue(item: NewOutboxItem): Promise<EnqueueResult>;
@@ -636,7 +651,9 @@ export interface OutboxStore {
     checkpointRecording(callId: string, checkpoint: Partial<Omit<RecordingCheckpoint, 'path'>>): Promise<void>;
     settle(owner: string, settlements: readonly Settlement[], now?: number): Promise<void>;
     settleAndLease(owner: string, settlements: readonly Settlement[], lease: Omit<LeaseOptions, 'owner'>): Promise<OutboxItem[]>;
-    release(owner: string, callIds: readonly string[]): Promise<void>;
+    release(owner: string, callIds: readonly string[], options?: {
+        uncertain?: readonly string[];
+    }): Promise<void>;
     get(callId: string): Promise<OutboxItem | null>;
     states(callIds: readonly string[]): Promise<Map<string, OutboxState>>;
     counts(now?: number): Promise<OutboxCounts>;
@@ -651,6 +668,7 @@ export interface OutboxStore {
     replay(target: readonly string[] | 'all'): Promise<number>;
     requeue(callIds: readonly string[]): Promise<number>;
     listDelivered(query?: DeliveredQuery): Promise<OutboxItem[]>;
+    listDeliveredByTime(query: DeliveredTimeQuery): Promise<DeliveryTimes[]>;
     history(callId: string): Promise<AttemptLogEntry[]>;
     close(): Promise<void>;
 }

@@ -19,10 +19,11 @@ import { describeError } from '../errors.ts';
 import type { CallBundle } from '../ingest/call-record.ts';
 import type { Logger } from '../log/logger.ts';
 import type { NewOutboxItem, OutboxStore, Settlement } from '../outbox/outbox-store.ts';
+import { countStates, type CallsOutcome } from '../worker/deliver-calls.ts';
 import { buildPayload } from '../payload/build-payload.ts';
 import type { CallPayload } from '../payload/call-payload.ts';
 import { assertValidPayload, callDataValidator } from '../payload/validate-payload.ts';
-import { startWorker, type WorkerHandle } from '../worker/worker.ts';
+import type { WorkerHandle } from '../worker/worker.ts';
 import { openDelivery, type DeliverySession } from './delivery-session.ts';
 import { DEFAULT_MAX_WAIT_MS } from './upload-call.ts';
 
@@ -188,10 +189,7 @@ export async function bulkUploadFromDirectory(conversationsDir: string, options:
     if (session !== null && deliverCount > 0) {
       const maxWaitMs = options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
       if (delivery !== null) {
-        const outcome = await delivery.finish(deliverCount, maxWaitMs);
-        summary.success += outcome.delivered;
-        summary.dead += outcome.dead;
-        summary.pending += outcome.pending;
+        addOutcome(summary, await delivery.finish(deliverCount, maxWaitMs));
       } else {
         const counts = await session.store.counts();
         // Restrict the worker to this run's calls only when other calls are queued too: the filter costs
@@ -199,31 +197,19 @@ export async function bulkUploadFromDirectory(conversationsDir: string, options:
         const others = counts.pending + counts.in_flight > toDeliver.length;
         let settled = 0;
         options.onProgress?.({ phase: 'deliver', done: 0, total: toDeliver.length });
-        const handle = startWorker({
-          store: session.store,
-          client: session.client,
+        // The one delivery loop (`deliverCalls`), as `send` uses it; its outcome counted by states.
+        const outcome = await session.deliverCalls({
           config: { ...config, concurrency: options.concurrency ?? config.concurrency },
-          logger: session.logger,
-          idleExit: true,
-          ...(others ? { callIds: toDeliver } : {}),
+          callIds: toDeliver,
+          onlyTheseCalls: others,
+          perCall: false,
+          maxWaitMs,
+          ...(options.signal ? { signal: options.signal } : {}),
           onSettled: (s) => {
             if (s.kind === 'delivered' || s.kind === 'dead') options.onProgress?.({ phase: 'deliver', done: ++settled, total: toDeliver.length });
           },
         });
-        const timer = setTimeout(() => void handle.stop(), maxWaitMs);
-        const onAbort = () => void handle.stop();
-        options.signal?.addEventListener('abort', onAbort, { once: true });
-        if (interrupted()) onAbort();
-        try {
-          await handle.done;
-        } finally {
-          clearTimeout(timer);
-          options.signal?.removeEventListener('abort', onAbort);
-        }
-        const outcome = await finalStates(session.store, toDeliver);
-        summary.success += outcome.delivered;
-        summary.dead += outcome.dead;
-        summary.pending += outcome.pending;
+        addOutcome(summary, outcome);
       }
     } else if (session === null) {
       summary.success = 0;
@@ -241,27 +227,11 @@ export async function bulkUploadFromDirectory(conversationsDir: string, options:
   return summary;
 }
 
-/** How the calls of a run ended. */
-interface Outcome {
-  delivered: number;
-  dead: number;
-  /** Still pending or in flight: the worker delivers them later. */
-  pending: number;
-}
-
-/** The outcome of the listed calls, as the outbox has them. */
-async function finalStates(store: OutboxStore, callIds: readonly string[]): Promise<Outcome> {
-  const out: Outcome = { delivered: 0, dead: 0, pending: 0 };
-  const CHUNK = 5_000;
-  for (let i = 0; i < callIds.length; i += CHUNK) {
-    const states = await store.states(callIds.slice(i, i + CHUNK));
-    for (const state of states.values()) {
-      if (state === 'delivered') out.delivered += 1;
-      else if (state === 'dead') out.dead += 1;
-      else out.pending += 1;
-    }
-  }
-  return out;
+/** Count how the run's delivered calls ended into the summary: the one place delivery outcomes are added. */
+function addOutcome(summary: BulkSummary, outcome: CallsOutcome): void {
+  summary.success += outcome.delivered;
+  summary.dead += outcome.dead;
+  summary.pending += outcome.pending;
 }
 
 /**
@@ -299,11 +269,8 @@ class RunDelivery {
   start(): void {
     if (this.#handle !== null || this.#outstanding.size === 0) return;
     const { config } = this.#options;
-    this.#handle = startWorker({
-      store: this.#session.store,
-      client: this.#session.client,
+    this.#handle = this.#session.startWorker({
       config: { ...config, concurrency: this.#options.concurrency ?? config.concurrency },
-      logger: this.#session.logger,
       onSettled: (s) => this.#onSettled(s),
     });
     this.#handle.done.then(
@@ -332,7 +299,7 @@ class RunDelivery {
    * Everything is enqueued: wait until the run's calls are done or `maxWaitMs` passes, stop the worker,
    * and tell how the run's calls ended (those the worker did not report, as the outbox has them).
    */
-  async finish(total: number, maxWaitMs: number): Promise<Outcome> {
+  async finish(total: number, maxWaitMs: number): Promise<CallsOutcome> {
     this.#total = total;
     this.#options.onProgress?.({ phase: 'deliver', done: this.#settled, total });
     const deadline = Date.now() + maxWaitMs;
@@ -357,7 +324,7 @@ class RunDelivery {
     }
     signal?.removeEventListener('abort', onAbort);
     await this.stop();
-    const rest = await finalStates(this.#session.store, [...this.#outstanding]);
+    const rest = await countStates(this.#session.store, [...this.#outstanding]);
     this.#outstanding.clear();
     return { delivered: this.#delivered + rest.delivered, dead: this.#dead + rest.dead, pending: rest.pending };
   }

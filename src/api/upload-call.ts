@@ -7,7 +7,6 @@ import type { Config } from '../config/config.ts';
 import type { Logger } from '../log/logger.ts';
 import type { OutboxItem, OutboxState, OutboxStore } from '../outbox/outbox-store.ts';
 import type { CallPayload } from '../payload/call-payload.ts';
-import { deliverCalls } from '../worker/worker.ts';
 import { openDelivery } from './delivery-session.ts';
 import { prepareCall, type CallFiles, type PreparedCall } from './prepare-call.ts';
 
@@ -67,11 +66,7 @@ export async function enqueueAndDeliver(prepared: PreparedCall, options: UploadC
       recordingPath: prepared.recordingPath,
       sourceFile: prepared.bundle.call.file,
     });
-    const summary = await deliverCalls({
-      store: session.store,
-      client: session.client,
-      config: options.config,
-      logger: session.logger,
+    const summary = await session.deliverCalls({
       callIds: [callId],
       maxWaitMs: options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS,
       signal: options.signal,

@@ -16,7 +16,7 @@ import type { Logger } from '../log/logger.ts';
 import type { OutboxItem, OutboxStore, Settlement } from '../outbox/outbox-store.ts';
 import { buildPayload } from '../payload/build-payload.ts';
 import { assertValidPayload } from '../payload/validate-payload.ts';
-import { startWorker, type WorkerHandle } from '../worker/worker.ts';
+import type { WorkerHandle } from '../worker/worker.ts';
 import { openDelivery } from './delivery-session.ts';
 
 /** Options of `watchFolders`. */
@@ -63,7 +63,7 @@ export async function watchFolders(options: WatchOptions): Promise<WatchHandle> 
     manifestsDir: options.manifestsDir === undefined ? config.manifestsDir : options.manifestsDir,
   };
   const session = await openDelivery(config, options);
-  const worker: WorkerHandle = startWorker({ store: session.store, client: session.client, config, logger: session.logger, onSettled: options.onSettled });
+  const worker: WorkerHandle = session.startWorker({ config, onSettled: options.onSettled });
   const done = new Set<string>();
   const reported = new Set<string>();
   const pending = new Map<string, Pending>();

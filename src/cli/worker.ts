@@ -13,7 +13,6 @@ import { startMetricsServer, type MetricsServer } from '../metrics/metrics-serve
 import type { OutboxItem, Settlement } from '../outbox/outbox-store.ts';
 import type { AttemptReport } from '../worker/deliver-item.ts';
 import { installSignalHandlers } from '../worker/signals.ts';
-import { startWorker } from '../worker/worker.ts';
 import { CliExit, cliLogger, configFrom, EXIT, runAction, say, type GlobalOptions } from './context.ts';
 
 interface WorkerFlags {
@@ -85,7 +84,7 @@ export function registerWorker(program: Command): void {
           const dead = alerter === null ? null : deadCallOf(settlement, item);
           if (dead !== null) alerter?.dead(dead);
         };
-        const handle = startWorker({ store: session.store, client: session.client, config, logger, once: flags.once === true, onAttempt, onSettled });
+        const handle = session.startWorker({ once: flags.once === true, onAttempt, onSettled });
         const uninstall = installSignalHandlers({
           stop: () => handle.stop(),
           cleanup: async () => {

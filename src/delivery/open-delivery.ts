@@ -14,6 +14,7 @@ import type { OutboxStore } from '../outbox/outbox-store.ts';
 import type { Pacer } from '../pacing/pacer.ts';
 import type { RetryPolicy } from '../policy/retry-policy.ts';
 import { pacerFor } from '../worker/pacer-for.ts';
+import { deliverCalls, type DeliverCallsOptions, type DeliverySummary } from '../worker/deliver-calls.ts';
 import { startWorker, type WorkerHandle, type WorkerOptions } from '../worker/worker.ts';
 
 /**
@@ -63,6 +64,12 @@ export interface OpenDeliveryOptions {
   logger?: Logger;
 }
 
+/**
+ * What a caller adds to a worker of a `Delivery`: the store, client, pacer and retry policy are the
+ * delivery's; `config` defaults to the delivery's (a command may change its concurrency).
+ */
+export type WorkerExtras = Partial<Omit<WorkerOptions, 'store' | 'client' | 'pacer' | 'retryPolicy'>>;
+
 /** Everything delivery needs, built once from a config. */
 export interface Delivery {
   readonly config: Config;
@@ -73,7 +80,9 @@ export interface Delivery {
   readonly retryPolicy: RetryPolicy;
   readonly logger: Logger;
   /** Start a worker on these pieces; `options` add to them (callIds, hooks, once, …). */
-  startWorker(options?: Omit<WorkerOptions, 'store' | 'client' | 'config' | 'pacer' | 'retryPolicy'>): WorkerHandle;
+  startWorker(options?: WorkerExtras): WorkerHandle;
+  /** Deliver the listed calls now on a worker of these pieces (`send`, `bulk`, the library's uploads). */
+  deliverCalls(options: Omit<WorkerExtras, 'callIds'> & Omit<DeliverCallsOptions, Exclude<keyof WorkerOptions, 'callIds'>>): Promise<DeliverySummary>;
   /** Close what this delivery opened (a store or client passed in stays open). Idempotent. */
   close(): Promise<void>;
 }
@@ -106,7 +115,10 @@ export function deliveryOn(config: Config, outbox: OpenedOutbox, options: Omit<O
     retryPolicy,
     logger,
     startWorker(extra = {}) {
-      return startWorker({ logger, ...extra, store, client, config, pacer, retryPolicy });
+      return startWorker({ logger, config, ...extra, store, client, pacer, retryPolicy });
+    },
+    deliverCalls(extra) {
+      return deliverCalls({ logger, config, ...extra, store, client, pacer, retryPolicy });
     },
     close() {
       closing ??= (async () => {
