@@ -32,6 +32,7 @@ import type {
   StoreCapabilities,
 } from './outbox-store.ts';
 import { SqliteOutboxConnection, STATES, type InsertRow, type LeaseParams, type Row, type SqlitePragmas, type WriteOp } from './sqlite-connection.ts';
+import { guardSqliteErrors, sqliteWriteError } from './sqlite-write-error.ts';
 import { WriterThread } from './sqlite-writer.ts';
 
 export type { SqlitePragmas } from './sqlite-connection.ts';
@@ -100,7 +101,12 @@ export class SqliteOutboxStore implements OutboxStore {
     this.#mode = mode;
     // Opened (and migrated) here, so that a bad file fails the open, and the writer thread later finds
     // the schema current.
-    this.#conn = new SqliteOutboxConnection(this.path, busy);
+    try {
+      // Every SQLite failure of this connection names the outbox and the way out (`sqlite-write-error.ts`).
+      this.#conn = guardSqliteErrors(new SqliteOutboxConnection(this.path, busy), this.path, busy);
+    } catch (err) {
+      throw sqliteWriteError(err, this.path, 'open', busy);
+    }
     if (mode === 'thread') this.#startWriter();
   }
 
@@ -298,10 +304,15 @@ export class SqliteOutboxStore implements OutboxStore {
    * thread, and the order of writes holds.
    */
   async #write<K extends WriteOp>(op: K, ...args: Parameters<SqliteOutboxConnection[K]>): Promise<ReturnType<SqliteOutboxConnection[K]>> {
-    const w = this.#writer;
-    if (w !== null && !w.failed && (w.up || this.#mode === 'thread')) return w.call(op, ...args);
-    const method = this.#conn[op] as (...a: Parameters<SqliteOutboxConnection[K]>) => ReturnType<SqliteOutboxConnection[K]>;
-    return method.apply(this.#conn, args);
+    try {
+      const w = this.#writer;
+      if (w !== null && !w.failed && (w.up || this.#mode === 'thread')) return await w.call(op, ...args);
+      const method = this.#conn[op] as (...a: Parameters<SqliteOutboxConnection[K]>) => ReturnType<SqliteOutboxConnection[K]>;
+      return method.apply(this.#conn, args);
+    } catch (err) {
+      // "database or disk is full" names neither the outbox nor the way out (docs/architecture.md, "Stores" → "SQLite").
+      throw sqliteWriteError(err, this.path, op, this.#busyTimeoutMs);
+    }
   }
 
   #open(): void {

@@ -22,10 +22,12 @@ import { hostname } from 'node:os';
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { retryPolicyOf, type Config } from '../config/config.ts';
 import type { CrmClient } from '../crm/crm-client.ts';
+import { isCrmUploadError } from '../errors.ts';
 import { failPoint } from '../failpoints/failpoints.ts';
 import { probeAudio } from '../ingest/audio.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import type { OutboxItem, OutboxStore, Settlement } from '../outbox/outbox-store.ts';
+import { TRANSIENT_OUTBOX_CODES } from '../outbox/sqlite-write-error.ts';
 import type { Pacer } from '../pacing/pacer.ts';
 import type { RetryPolicy } from '../policy/retry-policy.ts';
 import { deliverItem, failedAttempt, type AttemptReport, type DeliverContext, type DeliverySettings } from './deliver-item.ts';
@@ -104,6 +106,9 @@ export const SETTLE_FLUSH_MS = 100;
 // enqueued, after the lease's snapshot), look again this soon rather than at once, so that an item this
 // worker cannot take can never make it spin.
 const RECHECK_MS = 20;
+
+/** How long the loop waits before it tries a lease again after the outbox refused a write (full disk, lock). */
+export const STORE_RETRY_MS = 1_000;
 
 /** How long a lease lasts: twice the request timeout, at least 1 s (docs/architecture.md, "Outbox"). */
 export function leaseDurationMs(timeoutMs: number): number {
@@ -254,7 +259,15 @@ export class DeliveryWorker {
       // their slots refilled from the buffer) first, rather than keep them waiting behind it.
       if (!idle) await yieldToIo();
       if (this.#stopping) return false;
-      await this.lease();
+      try {
+        await this.lease();
+      } catch (err) {
+        // A full disk or a long lock passes: the worker stays up and tries again; the outcomes of that
+        // commit are lost, which only means a re-send under the same key (docs/architecture.md, "Durability").
+        if (!isCrmUploadError(err) || !TRANSIENT_OUTBOX_CODES.includes(err.code)) throw err;
+        this.#log.warn({ code: err.code, err: errorText(err) }, `cannot write the outbox; trying again in ${STORE_RETRY_MS} ms`);
+        await this.#nap(STORE_RETRY_MS);
+      }
       return true;
     }
     return this.sleep();
