@@ -5,6 +5,7 @@
 import { benchIngest } from './ingest.ts';
 import { benchOutbox } from './outbox.ts';
 import { benchDelivery } from './delivery.ts';
+import { benchRateLimit } from './rate-limit.ts';
 import { benchBulk } from './bulk.ts';
 import { benchBullmq } from './bullmq.ts';
 import { benchServe } from './serve.ts';
@@ -14,6 +15,7 @@ const all: [string, () => Promise<void>][] = [
   ['ingest', benchIngest],
   ['outbox', benchOutbox],
   ['delivery', benchDelivery],
+  ['rate-limit', async () => void (await benchRateLimit())],
   ['bulk', benchBulk],
   ['bullmq', benchBullmq],
   ['serve', benchServe],

@@ -33,6 +33,12 @@ export interface Config {
   /** Requests per minute; 0 turns pacing off. */
   rateLimit: number;
   concurrency: number;
+  /**
+   * With pacing on, how many deliveries may run at once when the limit needs more than `concurrency` to
+   * be used (the CRM's answer time × the rate); `CRM_MAX_CONCURRENCY`, 0 (the default) meaning
+   * `concurrency`: never more than that unless the user allows it.
+   */
+  maxConcurrency: number;
   maxAttempts: number;
   retryScheduleMs: number[];
   recordingWaitMs: number;
@@ -186,6 +192,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     timeoutMs: duration('CRM_TIMEOUT_MS', 30_000),
     rateLimit: int('CRM_RATE_LIMIT', 100, 0),
     concurrency: int('CRM_CONCURRENCY', 16, 1),
+    maxConcurrency: int('CRM_MAX_CONCURRENCY', 0, 0),
     maxAttempts: int('CRM_MAX_ATTEMPTS', retryScheduleMs.length + 1, 1),
     retryScheduleMs,
     recordingWaitMs: duration('CRM_RECORDING_WAIT_MS', 120_000),

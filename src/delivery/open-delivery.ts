@@ -50,7 +50,9 @@ export function crmClientFor(config: Config, logger?: Logger): CrmClient {
     uploadUrl: config.uploadUrl,
     apiKey: config.apiKey,
     timeoutMs: config.timeoutMs,
-    connections: Math.max(32, config.concurrency),
+    // Enough sockets for every delivery the worker may run, above CRM_CONCURRENCY too when the user
+    // allows it (CRM_MAX_CONCURRENCY): a request queued for a socket would hold a paced slot unused.
+    connections: Math.max(32, config.concurrency, config.maxConcurrency ?? 0),
     logger,
   });
 }

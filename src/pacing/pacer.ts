@@ -47,19 +47,50 @@ export function pacingIntervalMs(requestsPerMinute: number): number {
 }
 
 /**
- * An in-process pacer granting one request every `pacingIntervalMs(requestsPerMinute)` ms. Slots are reserved
- * at call time (next = max(now, last + interval)), so concurrent callers are spread out in order
- * rather than released together. `0` turns pacing off (only holds then make callers wait).
+ * How much lateness a grant may make up for (docs/architecture.md, "Rate limit"). Slots lie on a timeline
+ * one interval apart, booked in order; a timer fires late (whole milliseconds, a busy event loop, a
+ * loaded machine: tens of ms), and if every grant were spaced a full interval after the previous one's
+ * actual time, that lateness would add up into unused limit: at 30000/min (2.04 ms apart) a timer
+ * firing at the next whole millisecond alone cost a third of it. So a grant keeps to its own slot on
+ * the timeline even when that brings it closer to a late one — but makes up for at most this much
+ * lateness: after a longer stall the timeline moves on rather than let all waiting grants go together.
+ *
+ * Why this is safe: grants lie within CATCH_UP_MS after slots at least one interval apart, so a window
+ * of W ms holds at most ⌊(W + CATCH_UP_MS) / interval⌋ + 1 of them; the headroom leaves 2% of W for
+ * this and the network's jitter (1.2 s of a per-minute window; any window from 10 s up keeps ≥ 100 ms
+ * for jitter). Shorter windows are kept by `SECOND_CAP`.
+ */
+export const CATCH_UP_MS = 100;
+
+/**
+ * Per-second windows (a CRM limiting per second as well as per minute): no sliding second holds more
+ * grants than evenly spaced ones would, ⌊1000 / interval⌋ + 1, so catching up never bunches grants
+ * within a second beyond that.
+ */
+export function secondCap(intervalMs: number): number {
+  return Math.floor(1000 / intervalMs) + 1;
+}
+
+/**
+ * An in-process pacer granting one request every `pacingIntervalMs(requestsPerMinute)` ms on average.
+ * Slots are reserved at call time (next = max(now, last slot + interval)), so concurrent callers are
+ * spread out in order rather than released together, and a grant keeps to its slot (see `CATCH_UP_MS`,
+ * `secondCap`). `0` turns pacing off (only holds then make callers wait).
  */
 export function createPacer(requestsPerMinute: number, clock: () => number = () => performance.now()): Pacer {
   const intervalMs = pacingIntervalMs(requestsPerMinute);
+  const cap = intervalMs > 0 ? secondCap(intervalMs) : 0;
   let nextFree = -Infinity;
-  let lastGrant = -Infinity;
+  // How far the timeline has moved on after stalls longer than CATCH_UP_MS (added to every booked slot).
+  let shift = 0;
   let heldUntil = -Infinity;
+  // Times of the last `cap` grants, oldest first (a ring), for the per-second cap.
+  const recent: number[] = [];
+  let oldest = 0;
   return {
     intervalMs,
     delayMs() {
-      return Math.max(0, nextFree - clock(), heldUntil - clock());
+      return Math.max(0, nextFree + shift - clock(), heldUntil - clock());
     },
     holdFor(ms) {
       if (ms > 0) heldUntil = Math.max(heldUntil, clock() + ms);
@@ -71,15 +102,23 @@ export function createPacer(requestsPerMinute: number, clock: () => number = () 
         while (clock() < heldUntil) await sleep(Math.ceil(heldUntil - clock()), undefined, { signal });
         return;
       }
-      const slot = Math.max(clock(), nextFree, heldUntil);
+      // Booked on the timeline without the shift, which may grow while this caller waits.
+      const slot = Math.max(clock() - shift, nextFree, heldUntil - shift);
       nextFree = slot + intervalMs;
       // A slot given up by an aborted caller stays spent: handing it back could let two grants bunch up.
-      // The grant also waits a full interval after the previous one: a timer that fired late must not
-      // leave the next grant closer than the interval.
-      const earliest = (): number => Math.max(slot, lastGrant + intervalMs, heldUntil);
-      while (clock() < earliest()) await sleep(Math.ceil(earliest() - clock()), undefined, { signal });
-      lastGrant = clock();
-      nextFree = Math.max(nextFree, lastGrant + intervalMs);
+      // Due at its slot, after any hold, and once the grant `cap` back is a second old.
+      const due = (): number => Math.max(slot + shift, heldUntil, recent.length < cap ? -Infinity : (recent[oldest] as number) + 1000);
+      while (clock() < due()) await sleep(Math.ceil(due() - clock()), undefined, { signal });
+      const now = clock();
+      // Lateness against the timeline, a hold included: a stall or a hold longer than the catch-up
+      // allowance moves the timeline on by the rest, so the callers behind keep their spacing after it.
+      const late = now - (slot + shift);
+      if (late > CATCH_UP_MS) shift += late - CATCH_UP_MS;
+      if (recent.length < cap) recent.push(now);
+      else {
+        recent[oldest] = now;
+        oldest = (oldest + 1) % cap;
+      }
     },
   };
 }

@@ -4,47 +4,66 @@
  * own limiter counts jobs, but a call with a recording makes two requests, so the slots are per HTTP
  * request, as with the in-process pacer.
  *
- * Three Redis keys, named by whoever owns them (the BullMQ store, `capabilities.sharedPacer`): the next
- * free slot, the last grant, and a pause (a 429's Retry-After, `holdFor`) that expires on its own. The
- * pause is the one rate-limit hold of the queue: the store's lease reads it too. Two Lua scripts, on Redis's own clock (hosts' clocks may disagree; Redis's is
- * the one all of them share):
- * - RESERVE books the caller a slot, slot = max(now, next, end of the pause), next = slot + interval,
- *   so that concurrent callers on all hosts wake up one after another rather than together;
- * - CLAIM, when the caller wakes, grants only if a full interval has passed since the last grant on any
- *   host. A process that woke late (a busy event loop, a GC pause) would otherwise send in the next
- *   caller's slot, and the CRM would see two requests together: the spacing is checked at the moment of
- *   sending, not only at booking.
+ * Redis keys named by whoever owns them (the BullMQ store, `capabilities.sharedPacer`): the next free
+ * slot, a pause (a 429's Retry-After, `holdFor`) that expires on its own, `<last>:shift`, how far the
+ * timeline has moved on after stalls (see `CATCH_UP_MS` in `pacer.ts`; `last` itself held the last grant
+ * before that, and is no longer written), and `<last>:second`, the grants of the last second
+ * (`secondCap`). The pause is the one rate-limit hold of the queue: the store's
+ * lease reads it too. Two Lua
+ * scripts, on Redis's own clock (hosts' clocks may disagree; Redis's is the one all of them share):
+ * - RESERVE books the caller a slot on the timeline, slot = max(now, next, end of the pause), next =
+ *   slot + interval, so that concurrent callers on all hosts wake up one after another rather than
+ *   together;
+ * - CLAIM, when the caller wakes, grants once its slot has come on Redis's clock, and keeps to the
+ *   timeline: a caller that woke late (a busy event loop, a GC pause, the round trip) does not push the
+ *   next caller's slot back, which would add the lateness of every grant up into unused limit; a
+ *   lateness beyond `CATCH_UP_MS` moves the timeline on instead, so that the waiting callers on all
+ *   hosts never go out together after a stall; and no second holds more than `secondCap` grants.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { pacingIntervalMs, type Pacer } from './pacer.ts';
+import { CATCH_UP_MS, pacingIntervalMs, secondCap, type Pacer } from './pacer.ts';
 
-// KEYS[1] the slot key, KEYS[2] the pause key; ARGV[1] the interval in ms (may have a fraction).
-// Returns the wait in ms.
+// KEYS[1] the slot key, KEYS[2] the pause key, KEYS[3] the shift key; ARGV[1] the interval in ms (may
+// have a fraction). Returns { the booked slot on the timeline (without the shift), the wait in ms }.
 const RESERVE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local interval = tonumber(ARGV[1])
+local shift = tonumber(redis.call('GET', KEYS[3]) or '0')
 local nextFree = tonumber(redis.call('GET', KEYS[1]) or '0')
 local paused = redis.call('PTTL', KEYS[2])
-local slot = math.max(now, nextFree)
-if paused > 0 then slot = math.max(slot, now + paused) end
--- Kept a little longer than the reservation, so an idle queue does not keep the key forever.
-redis.call('SET', KEYS[1], string.format('%.3f', slot + interval), 'PX', math.ceil(slot + interval - now) + 60000)
-return string.format('%.3f', slot - now)
+local slot = math.max(now - shift, nextFree)
+if paused > 0 then slot = math.max(slot, now + paused - shift) end
+-- Kept a little longer than the reservation, so an idle queue does not keep the keys forever; the
+-- shift lives as long as the slots booked against it.
+local ttl = math.ceil(slot + shift + interval - now) + 60000
+redis.call('SET', KEYS[1], string.format('%.3f', slot + interval), 'PX', ttl)
+if shift ~= 0 then redis.call('PEXPIRE', KEYS[3], ttl) end
+return { string.format('%.3f', slot), string.format('%.3f', slot + shift - now) }
 `;
 
-// KEYS[1] the last-grant key, KEYS[2] the pause key; ARGV[1] the interval in ms. Returns 0 when granted
-// (and records the grant), else how long to wait before claiming again.
+// KEYS[1] the shift key, KEYS[2] the pause key, KEYS[3] the grants of the last second (a sorted set);
+// ARGV[1] the booked slot, ARGV[2] the catch-up allowance in ms, ARGV[3] the per-second cap. Returns 0
+// when granted, else how long to wait before claiming again.
 const CLAIM = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local paused = redis.call('PTTL', KEYS[2])
 if paused > 0 then return tostring(paused) end
-local interval = tonumber(ARGV[1])
-local last = tonumber(redis.call('GET', KEYS[1]) or '0')
-if now < last + interval then return string.format('%.3f', last + interval - now) end
-redis.call('SET', KEYS[1], string.format('%.3f', now), 'PX', math.ceil(interval) + 60000)
+local shift = tonumber(redis.call('GET', KEYS[1]) or '0')
+local due = tonumber(ARGV[1]) + shift
+if now < due then return string.format('%.3f', due - now) end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - 1000)
+if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[3]) then
+  local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  return string.format('%.3f', math.max(0.001, tonumber(first[2]) + 1000 - now))
+end
+local late = now - due
+local allowance = tonumber(ARGV[2])
+if late > allowance then redis.call('SET', KEYS[1], string.format('%.3f', shift + late - allowance), 'PX', 120000) end
+redis.call('ZADD', KEYS[3], now, ARGV[1])
+redis.call('PEXPIRE', KEYS[3], 2000)
 return '0'
 `;
 
@@ -67,7 +86,7 @@ export const PAUSE_POLL_MS = 100;
 export interface RedisPacerKeys {
   /** The next free slot (RESERVE). */
   readonly slot: string;
-  /** The last grant on any host (CLAIM). */
+  /** Base name of the timeline-shift key, `<last>:shift` (CLAIM). */
   readonly last: string;
   /** The rate-limit hold (a 429's Retry-After), expiring on its own. */
   readonly pause: string;
@@ -80,6 +99,7 @@ export interface RedisPacerKeys {
  */
 export function createRedisPacer(redis: Redis, keys: RedisPacerKeys, requestsPerMinute: number, onError: (err: unknown) => void = () => undefined): Pacer {
   const intervalMs = pacingIntervalMs(requestsPerMinute);
+  const cap = intervalMs > 0 ? secondCap(intervalMs) : 0;
   const { slot: key, pause: pauseKey, last: lastKey } = keys;
   // The last reservation this process made (its own clock), for `delayMs`, which cannot ask Redis.
   let lastSlotAt = -Infinity;
@@ -122,12 +142,15 @@ export function createRedisPacer(redis: Redis, keys: RedisPacerKeys, requestsPer
           await sleep(Math.ceil(wait), undefined, { signal });
         }
       }
-      const wait = Number(await redis.eval(RESERVE, 2, key, pauseKey, String(intervalMs)));
+      const shiftKey = `${lastKey}:shift`;
+      const secondKey = `${lastKey}:second`;
+      const [slot, waitText] = (await redis.eval(RESERVE, 3, key, pauseKey, shiftKey, String(intervalMs))) as [string, string];
+      const wait = Number(waitText);
       lastSlotAt = performance.now() + wait;
       // A reserved slot stays spent when the wait is aborted: handing it back could bunch two requests.
       if (wait > 0) await sleep(Math.ceil(wait), undefined, { signal });
       for (;;) {
-        const more = Number(await redis.eval(CLAIM, 2, lastKey, pauseKey, String(intervalMs)));
+        const more = Number(await redis.eval(CLAIM, 3, shiftKey, pauseKey, secondKey, slot, String(CATCH_UP_MS), String(cap)));
         if (more <= 0) return;
         await sleep(Math.max(1, Math.ceil(more)), undefined, { signal });
       }

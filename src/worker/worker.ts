@@ -36,7 +36,8 @@ import type { AudioFigures } from './recording-step.ts';
 import { createSettleBatcher, type PendingSettlement, type SettleBatcher } from './settle-batch.ts';
 
 /** The configuration the worker reads. */
-export type WorkerConfig = Pick<Config, 'timeoutMs' | 'rateLimit' | 'concurrency' | 'maxAttempts' | 'retryScheduleMs' | 'recordingWaitMs'>;
+export type WorkerConfig = Pick<Config, 'timeoutMs' | 'rateLimit' | 'concurrency' | 'maxAttempts' | 'retryScheduleMs' | 'recordingWaitMs'> &
+  Partial<Pick<Config, 'maxConcurrency'>>;
 
 /** Options of `startWorker`. */
 export interface WorkerOptions {
@@ -141,14 +142,12 @@ export class DeliveryWorker {
    */
   readonly #leaseIds: readonly string[] | undefined;
   readonly #leaseMs: number;
-  readonly #concurrency: number;
-  /**
-   * Items leased ahead of a free slot, so that a finished delivery is replaced at once and one lease (a
-   * commit, which blocks the event loop) serves two rounds of slots. When the slots are stuck on slow
-   * requests a buffered item can wait longer than its lease allows; `startBuffered` then gives it back
-   * rather than start an attempt that might outlive its lease.
-   */
-  readonly #prefetch: number;
+  /** CRM_CONCURRENCY: deliveries at once, and the fewest the worker ever runs. */
+  readonly #baseConcurrency: number;
+  /** CRM_MAX_CONCURRENCY: the most deliveries at once the user allows when the rate limit needs them. */
+  readonly #maxConcurrency: number;
+  /** Deliveries whose first request the pacer has let go and that have not ended yet. */
+  #sending = 0;
   readonly #batcher: SettleBatcher;
   readonly #running = new Map<string, AbortController>();
   readonly #tasks = new Set<Promise<void>>();
@@ -179,8 +178,8 @@ export class DeliveryWorker {
     this.#settings = { retryPolicy: options.retryPolicy ?? retryPolicyOf(config), recordingWaitMs: config.recordingWaitMs, timeoutMs: config.timeoutMs };
     this.#leaseIds = store.capabilities.selectiveLease ? options.callIds : undefined;
     this.#leaseMs = leaseDurationMs(config.timeoutMs);
-    this.#concurrency = Math.max(1, config.concurrency);
-    this.#prefetch = 4 * this.#concurrency;
+    this.#baseConcurrency = Math.max(1, config.concurrency);
+    this.#maxConcurrency = Math.max(this.#baseConcurrency, config.maxConcurrency ?? 0);
     this.#batcher = createSettleBatcher({
       store,
       owner: this.owner,
@@ -193,6 +192,30 @@ export class DeliveryWorker {
         this.#log.error({ err: errorText(err) }, 'could not record outcomes; the items will be retried when their leases expire');
       },
     });
+  }
+
+  /**
+   * Deliveries run at once. CRM_CONCURRENCY, unless the rate limit needs more to be used
+   * (docs/architecture.md, "Rate limit"): a request holds its slot for the CRM's answer time while the
+   * pacer grants one every interval, so answer time ÷ interval requests must be in flight to keep every
+   * paced slot filled (at 6000/min and 1 s answers: 100). So, up to CRM_MAX_CONCURRENCY, the worker
+   * keeps a quarter more than are sending, and at least two, waiting for the next slots: the count
+   * follows the answer time as it changes, with no estimate to tune.
+   */
+  get concurrency(): number {
+    if (this.#pacer.intervalMs === 0 || this.#maxConcurrency === this.#baseConcurrency) return this.#baseConcurrency;
+    const wanted = this.#sending + Math.ceil(this.#sending / 4) + 2;
+    return Math.min(this.#maxConcurrency, Math.max(this.#baseConcurrency, wanted));
+  }
+
+  /**
+   * Items leased ahead of a free slot, so that a finished delivery is replaced at once and one lease (a
+   * commit, which blocks the event loop) serves two rounds of slots. When the slots are stuck on slow
+   * requests a buffered item can wait longer than its lease allows; `startBuffered` then gives it back
+   * rather than start an attempt that might outlive its lease.
+   */
+  get #prefetch(): number {
+    return 4 * this.concurrency;
   }
 
   /** Items leased and waiting for a slot. */
@@ -291,7 +314,7 @@ export class DeliveryWorker {
 
   /** Start buffered items while slots are free. */
   startBuffered(): void {
-    while (!this.#stopping && this.#running.size < this.#concurrency) {
+    while (!this.#stopping && this.#running.size < this.concurrency) {
       const item = this.#buffer.shift();
       if (item === undefined) return;
       // An attempt needs up to a request timeout; started later than that before its lease ends, it
@@ -313,8 +336,9 @@ export class DeliveryWorker {
    * is given back untouched; one that broke for a reason of our own counts as a failed attempt.
    */
   async deliver(item: OutboxItem, controller: AbortController): Promise<void> {
+    const task = { sending: false };
     try {
-      const report = await deliverItem(item, this.#deliverContext(controller.signal));
+      const report = await deliverItem(item, this.#deliverContext(controller.signal, task));
       const kind = report.settlement.kind;
       // An answer that arrived is kept even after an abort; an attempt cut short goes back untouched.
       if (controller.signal.aborted && kind !== 'delivered' && kind !== 'dead') {
@@ -335,6 +359,7 @@ export class DeliveryWorker {
         this.settle(settlement, item);
       }
     } finally {
+      if (task.sending) this.#sending -= 1;
       this.#running.delete(item.callId);
       this.startBuffered();
       this.wake();
@@ -420,7 +445,7 @@ export class DeliveryWorker {
   // How many items there is room for: the slots and the prefetch buffer, but never more than the pacer
   // can start before their leases would run out (each needs time for its request within the lease).
   #leaseRoom(): number {
-    let room = this.#concurrency + this.#prefetch - this.#running.size - this.#buffer.length;
+    let room = this.concurrency + this.#prefetch - this.#running.size - this.#buffer.length;
     if (this.#pacer.intervalMs > 0) {
       const budget = this.#leaseMs - this.#options.config.timeoutMs - this.#pacer.delayMs();
       room = Math.min(room, Math.floor(budget / this.#pacer.intervalMs) + 1 - this.#buffer.length);
@@ -433,7 +458,7 @@ export class DeliveryWorker {
   // useful batch — or the buffer is empty and any item helps.
   #leaseWanted(room: number): boolean {
     if (room === 0 || Date.now() < this.#nextLeaseAt) return false;
-    return this.#buffer.length === 0 || (this.#buffer.length < this.#concurrency && room >= this.#prefetch - this.#concurrency);
+    return this.#buffer.length === 0 || (this.#buffer.length < this.concurrency && room >= this.#prefetch - this.concurrency);
   }
 
   async #finished(): Promise<boolean> {
@@ -457,8 +482,31 @@ export class DeliveryWorker {
     return Math.min(next, now + IDLE_POLL_MS);
   }
 
-  #deliverContext(signal: AbortSignal): DeliverContext {
-    return { store: this.#store, client: this.#options.client, pacer: this.#pacer, settings: this.#settings, signal, probe: this.#options.probe ?? probeAudio };
+  #deliverContext(signal: AbortSignal, task: { sending: boolean }): DeliverContext {
+    return { store: this.#store, client: this.#options.client, pacer: this.#taskPacer(task), settings: this.#settings, signal, probe: this.#options.probe ?? probeAudio };
+  }
+
+  /**
+   * The pacer as one delivery sees it: once its first request is let go, the delivery counts as
+   * sending, and a slot may open for the next one to wait for its turn (see `concurrency`); the loop is
+   * woken to lease when the buffer runs dry.
+   */
+  #taskPacer(task: { sending: boolean }): Pacer {
+    const pacer = this.#pacer;
+    if (pacer.intervalMs === 0 || this.#maxConcurrency === this.#baseConcurrency) return pacer;
+    return {
+      intervalMs: pacer.intervalMs,
+      delayMs: () => pacer.delayMs(),
+      holdFor: (ms) => pacer.holdFor(ms),
+      acquire: async (signal) => {
+        await pacer.acquire(signal);
+        if (task.sending) return;
+        task.sending = true;
+        this.#sending += 1;
+        this.startBuffered();
+        if (this.#buffer.length < this.concurrency) this.wake();
+      },
+    };
   }
 
   #committed(batch: readonly PendingSettlement[]): void {

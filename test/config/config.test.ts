@@ -30,6 +30,7 @@ describe('loadConfig', () => {
     assert.equal(c.timeoutMs, 30000);
     assert.equal(c.rateLimit, 100);
     assert.equal(c.concurrency, 16);
+    assert.equal(c.maxConcurrency, 0, 'CRM_MAX_CONCURRENCY unset: no more than CRM_CONCURRENCY');
     assert.deepEqual(c.retryScheduleMs, DEFAULT_RETRY_SCHEDULE_MS);
     assert.equal(c.maxAttempts, 10);
     assert.equal(c.recordingWaitMs, 120000);
@@ -66,6 +67,7 @@ describe('loadConfig', () => {
     ['CRM_TIMEOUT_MS', { CRM_TIMEOUT_MS: 'soon' }],
     ['CRM_RATE_LIMIT', { CRM_RATE_LIMIT: '-5' }],
     ['CRM_CONCURRENCY', { CRM_CONCURRENCY: '0' }],
+    ['CRM_MAX_CONCURRENCY', { CRM_MAX_CONCURRENCY: 'many' }],
     ['CRM_RETRY_SCHEDULE', { CRM_RETRY_SCHEDULE: '1s,later' }],
     ['CRM_SOURCE_TIMEZONE', { CRM_SOURCE_TIMEZONE: 'Mars/Olympus' }],
     ['CRM_API_URL', { CRM_API_URL: 'ftp://x' }],

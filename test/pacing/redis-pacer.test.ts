@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
+import { CATCH_UP_MS } from '../../src/pacing/pacer.ts';
 import { PAUSE_POLL_MS, createRedisPacer, type RedisPacerKeys } from '../../src/pacing/redis-pacer.ts';
 import { REDIS_URL, redisSkipReason } from '../helpers/redis.ts';
 
@@ -21,7 +22,7 @@ describe('Redis pacer', { skip: skip ?? false }, () => {
   };
   const freshKey = (): RedisPacerKeys => {
     const k = `crmtest-pacer-${randomUUID().slice(0, 8)}`;
-    keys.push(k, `${k}:pause`, `${k}:last`);
+    keys.push(k, `${k}:pause`, `${k}:last`, `${k}:last:shift`, `${k}:last:second`);
     return { slot: k, pause: `${k}:pause`, last: `${k}:last` };
   };
   after(async () => {
@@ -38,12 +39,15 @@ describe('Redis pacer', { skip: skip ?? false }, () => {
     await Promise.all(pacers.flatMap((p) => [1, 2, 3, 4].map(() => p.acquire().then(() => void grants.push(performance.now())))));
     grants.sort((a, b) => a - b);
     assert.equal(grants.length, 12);
-    for (let i = 1; i < grants.length; i++) {
-      const gap = (grants[i] ?? 0) - (grants[i - 1] ?? 0);
-      assert.ok(gap >= interval - 6, `gap ${i}: ${gap.toFixed(1)} ms`);
+    // Grants keep to slots one interval apart, each making up for at most CATCH_UP_MS of lateness: any
+    // k + 1 grants span at least k intervals less that allowance (less 40 ms: a loaded machine stalls
+    // this process, which stamps the grants, not Redis).
+    for (let i = 0; i < grants.length; i++) {
+      for (let j = i + 1; j < grants.length; j++) {
+        const span = (grants[j] ?? 0) - (grants[i] ?? 0);
+        assert.ok(span >= (j - i) * interval - CATCH_UP_MS - 40, `grants ${i}..${j}: ${span.toFixed(1)} ms`);
+      }
     }
-    const span = (grants.at(-1) ?? 0) - (grants[0] ?? 0);
-    assert.ok(span >= 11 * interval - 10, `12 grants over ${span.toFixed(0)} ms`);
   });
 
   for (const rate of [0, 600]) {

@@ -48,4 +48,44 @@ test('the pacer keeps to the CRM limit: zero 429s', { timeout: 30_000 }, async (
   assert.equal(stats.requests, list.length);
   // 45 requests one every 102 ms take at least 4.4 s: the pacer, not luck, kept the window.
   assert.ok(elapsed >= 44 * 100, `${elapsed} ms`);
+  // Counted from the CRM's own log: no 4 s window held more than the limit allows in it (40).
+  const times = (await admin.requests()).map((r) => Date.parse(r.time)).sort((a, b) => a - b);
+  assert.equal(times.length, list.length);
+  assert.ok(densest(times, 4_000) <= 40, `${densest(times, 4_000)} requests within 4 s`);
 });
+
+/** Most of the sorted `times` (ms) inside any half-open window of `windowMs`. */
+function densest(times: readonly number[], windowMs: number): number {
+  let best = 0;
+  for (let from = 0, to = 0; to < times.length; to++) {
+    while ((times[to] ?? 0) - (times[from] ?? 0) >= windowMs) from++;
+    best = Math.max(best, to - from + 1);
+  }
+  return best;
+}
+
+// A CRM answering in 600 ms at 1200/min (a slot every 51 ms) needs about 12 requests in flight to use its
+// limit. Each request is held 600 ms, so requests that arrived within 600 ms of one another were in
+// flight together: the densest 600 ms of the CRM's log counts the requests in flight at once.
+for (const allowed of [undefined, 16]) {
+  test(`a slow CRM: ${allowed === undefined ? 'never more in flight than CRM_CONCURRENCY by default' : 'more in flight than CRM_CONCURRENCY when CRM_MAX_CONCURRENCY allows, never more than it'}`, { timeout: 60_000 }, async (t) => {
+    const crm = await spawnLocalCrmProcess(['--latency-ms', '600', '--rate-limit-per-min', '1200', '--rate-limit-window-ms', '4000']);
+    const config = testConfig({ rateLimit: 1200, concurrency: 3, ...(allowed === undefined ? {} : { maxConcurrency: allowed }), timeoutMs: 5_000 });
+    const h = setup(crm.url, config);
+    t.after(async () => {
+      await h.close();
+      await crm.stop();
+    });
+    const list = items(40, 5_000);
+    await h.store.enqueueMany(list);
+    const summary = await deliverCalls({ store: h.store, client: h.client, config, callIds: list.map((i) => i.callId), maxWaitMs: 45_000 });
+    assert.equal(summary.delivered, list.length);
+    const admin = crmAdmin(crm.url);
+    assert.equal((await admin.stats()).rateLimited, 0);
+    const times = (await admin.requests()).map((r) => Date.parse(r.time)).sort((a, b) => a - b);
+    assert.equal(times.length, list.length);
+    const together = densest(times, 600);
+    if (allowed === undefined) assert.ok(together <= 3, `${together} requests in flight at once`);
+    else assert.ok(together > 3 && together <= allowed, `${together} requests in flight at once`);
+  });
+}
