@@ -9,6 +9,7 @@ import { benchRateLimit } from './rate-limit.ts';
 import { benchBulk } from './bulk.ts';
 import { benchBullmq } from './bullmq.ts';
 import { benchServe } from './serve.ts';
+import { benchLivekitShutdown } from './livekit-shutdown.ts';
 
 const only = process.argv[2];
 const all: [string, () => Promise<void>][] = [
@@ -19,6 +20,7 @@ const all: [string, () => Promise<void>][] = [
   ['bulk', benchBulk],
   ['bullmq', benchBullmq],
   ['serve', benchServe],
+  ['livekit-shutdown', benchLivekitShutdown],
 ];
 for (const [name, run] of all) {
   if (only && only !== name) continue;

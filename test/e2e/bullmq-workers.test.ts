@@ -128,7 +128,8 @@ describe('BullMQ: several worker processes on one queue', { skip: skip ?? false 
       assert.equal(posts.size, 500);
       const peak = peakPerSecond(requests);
       assert.ok(peak <= limitPerMin / 60, `the CRM saw ${peak} requests in one second (limit ${limitPerMin / 60}/s across all workers)`);
-      assert.ok(peak >= limitPerMin / 60 / 3, `${peak}/s: all three workers shared one limit, not each a third of it`);
+      // That they share one limit is test/pacing/redis-pacer.test.ts's ("three pacers on one key share one
+      // limit"); how fast three workers go together is bench/bullmq.ts's figure, not a test's.
       // Every worker took part: the shared queue spread the work.
       const counts = await store.counts();
       assert.deepEqual({ ...counts, nextAttemptAt: null }, { pending: 0, in_flight: 0, delivered: 500, dead: 0, nextAttemptAt: null, oldestPendingAt: null });

@@ -104,9 +104,8 @@ describe('ingest API: recordingPath', () => {
       ['.', 'E_SERVE_NOT_FILE'],
       ['no-such-folder/x.ogg', 'E_SERVE_NOT_FILE'],
     ];
-    const t0 = Date.now();
+    // Every request is answered: one that opened a FIFO would wait for a writer for ever.
     const answers = await Promise.all(cases.map(([p], i) => postCall(rig, { session: session(`out0000${i}`), recordingPath: p })));
-    assert.ok(Date.now() - t0 < 5_000, 'no request waited on a FIFO');
     answers.forEach((a, i) => {
       const [p, code] = cases[i] as [string, string];
       assert.equal(a.status, 400, `${p}: ${JSON.stringify(a.body)}`);

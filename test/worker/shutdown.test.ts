@@ -72,10 +72,10 @@ test('stop(): requests that outlive the grace period are aborted and released un
   while ((await crmAdmin(crm.url).stats()).requests < 4) await sleep(10);
   const leased = (await h.store.counts()).in_flight;
 
-  const started = Date.now();
   await handle.stop();
   const summary = await handle.done;
-  assert.ok(Date.now() - started < 1_500, `stop took ${Date.now() - started} ms`);
+  // Aborted at the end of the grace period, not waited for until their 5 s timeout (which would have
+  // made each a timed-out attempt).
   assert.equal(summary.attempts, 0, 'an aborted request is not an attempt');
   assert.ok(leased >= 4);
   assert.equal(summary.released, leased, 'the four in flight and those leased ahead of a free slot');

@@ -6,17 +6,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { deliverCalls } from '../../src/worker/worker.ts';
-import { crmAdmin, startTestCrm } from '../helpers/local-crm.ts';
+import { crmAdmin, spawnLocalCrmProcess } from '../helpers/local-crm.ts';
 import { byCallId, items, setup, testConfig } from './harness.ts';
 
 test('Retry-After is honoured, attempts are not used up, all delivered after the storm', { timeout: 30_000 }, async (t) => {
-  const crm = await startTestCrm({ latencyMs: 5 });
+  // In its own process, as a real CRM is: its clock stamps each arrival when it happens, not when the
+  // client's work on a shared event loop lets it run.
+  const crm = await spawnLocalCrmProcess(['--latency-ms', '5']);
   // maxAttempts 1: if a rate-limited answer cost an attempt, every call would go dead at once.
   const config = testConfig({ concurrency: 8, maxAttempts: 1, retryScheduleMs: [20] });
   const h = setup(crm.url, config);
   t.after(async () => {
     await h.close();
-    await crm.close();
+    await crm.stop();
   });
   const admin = crmAdmin(crm.url);
   await admin.faults({ storm429: { forMs: 1_500, retryAfterS: 1 } });
@@ -30,12 +32,14 @@ test('Retry-After is honoured, attempts are not used up, all delivered after the
   const requests = (await admin.requests()).sort((a, b) => a.seq - b.seq);
   const limited = requests.filter((r) => r.status === 429);
   assert.ok(limited.length >= 8, `only ${limited.length} 429s`);
-  // After a 429 with Retry-After: 1, nothing is sent for a second — by any call. Requests that were past
-  // the pacer when it came (the other slots' requests) still arrive within a few tens of ms of it.
+  // After a 429 with Retry-After: 1, nothing new is sent for a second, by any call: the only requests that
+  // arrive after it within that second are those already in flight when it was answered, at most one per
+  // other slot. Counted, not timed: however late a loaded machine delivers them, they are no more (the
+  // window's end keeps 50 ms for the two processes' clocks). Without the hold, all 24 calls would come.
   for (const r of limited) {
     const t = Date.parse(r.time);
-    const tooSoon = requests.filter((o) => Date.parse(o.time) > t + 150 && Date.parse(o.time) < t + 1_000 - 5);
-    assert.deepEqual(tooSoon.map((o) => `${o.callId} at +${Date.parse(o.time) - t} ms`), [], `requests inside the Retry-After of the 429 at ${r.time}`);
+    const inside = requests.filter((o) => o.seq > r.seq && Date.parse(o.time) < t + 1_000 - 50);
+    assert.ok(inside.length <= config.concurrency - 1, `${inside.length} requests inside the Retry-After of the 429 at ${r.time}: ${inside.map((o) => `${o.callId} at +${Date.parse(o.time) - t} ms`).join(', ')}`);
   }
   // Far fewer requests than one 429 per call per second: the hold spared the CRM the rest.
   assert.ok(limited.length <= 2 * config.concurrency, `${limited.length} 429s`);

@@ -136,11 +136,9 @@ test('a scripted call: the exact payload is enqueued at shutdown with the CRM do
   assert.ok(existsSync(attachment.journalPath), 'the journal is on disk while the call runs');
   assert.match(attachment.journalPath, /\.partial$/);
 
-  const ms = await job.shutdown();
-  console.log(`shutdown callback of the scripted call with the CRM down: ${ms.toFixed(1)} ms`);
-  // The < 50 ms figure is asserted below over several calls, as a median: one run on a loaded machine
-  // can be descheduled. This bound says it never waits for the CRM (CRM_TIMEOUT_MS is 5 s here).
-  assert.ok(ms < 500, `the shutdown callback took ${ms.toFixed(1)} ms`);
+  // That it never waits for the CRM is the next test's (a CRM that never answers, and sees nothing);
+  // how long it takes is a figure of bench/livekit-shutdown.ts, not a test's.
+  await job.shutdown();
 
   const result = await attachment.finalize();
   assert.equal(result.error, undefined, JSON.stringify(result.error));
@@ -177,10 +175,14 @@ test('a scripted call: the exact payload is enqueued at shutdown with the CRM do
   assert.equal((await store.get(CALL_ID))?.state, 'delivered');
 });
 
-test('the shutdown callback returns in under 50 ms with the CRM down (median of 5 calls; none waits for the CRM)', async (t) => {
+test('the shutdown callback never waits for the CRM: against one that never answers, five shutdowns complete and it sees no request', async (t) => {
   const dir = tempDir(t);
-  const config = testConfig(dir, await downCrmUrl());
-  const times: number[] = [];
+  // A CRM that holds every request unanswered: a shutdown that waited on it would not complete (the
+  // request timeout here is far longer than the test's).
+  const crm = await startTestCrm({ hangRate: 1 });
+  t.after(() => crm.close());
+  const config = testConfig(dir, crm.callDataUrl, { CRM_TIMEOUT_MS: '10m' });
+  let shutdowns = 0;
   for (let i = 0; i < 5; i++) {
     const job = fakeJob({ jobId: `AJ_timing_${i}` });
     const history = llm.ChatContext.empty();
@@ -194,15 +196,13 @@ test('the shutdown callback returns in under 50 ms with the CRM down (median of 
     }
     history.insert(llm.FunctionCall.create({ callId: 'c', name: 'create_lead', args: '{"name":"Asha Rao"}' }));
     await attachment.flushed();
-    times.push(await job.shutdown());
+    await job.shutdown();
+    shutdowns += 1;
     const result = await attachment.finalize();
     assert.deepEqual([result.enqueued, result.error], [true, undefined]);
   }
-  const sorted = [...times].sort((a, b) => a - b);
-  const median = sorted[2] ?? Infinity;
-  console.log(`shutdown callback with the CRM down: ${times.map((ms) => ms.toFixed(1)).join(', ')} ms (median ${median.toFixed(1)})`);
-  assert.ok(median < 50, `median ${median.toFixed(1)} ms`);
-  assert.ok((sorted[4] ?? Infinity) < 500, `slowest ${sorted[4]?.toFixed(1)} ms`);
+  assert.equal(shutdowns, 5);
+  assert.equal((await crmAdmin(crm.url).stats()).requests, 0, 'the agent never contacted the CRM');
   const store = openSqliteOutbox(config.outbox);
   t.after(() => store.close());
   const counts = await store.counts();
