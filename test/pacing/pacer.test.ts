@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPacer, PACING_HEADROOM, pacingIntervalMs } from '../../src/pacing/pacer.ts';
+import { CATCH_UP_MS, createPacer, PACING_HEADROOM, pacingIntervalMs, secondCap } from '../../src/pacing/pacer.ts';
 
 describe('createPacer', () => {
   test('the interval is 60/N s with the headroom, never shorter', () => {
@@ -10,7 +10,7 @@ describe('createPacer', () => {
     assert.equal(pacingIntervalMs(0), 0);
   });
 
-  test('grants at 1200/min are evenly spaced, at least 50 ms apart, with no burst', async () => {
+  test('grants at 1200/min keep to slots one interval apart, within the catch-up allowance', async () => {
     const pacer = createPacer(1200);
     assert.equal(pacer.intervalMs, 51);
     // A first grant, so that each of the ten below is released by its own timer rather than while the
@@ -20,10 +20,41 @@ describe('createPacer', () => {
     // All ten ask at once, as concurrent deliveries do.
     await Promise.all(Array.from({ length: 10 }, () => pacer.acquire().then(() => void grants.push(performance.now()))));
     grants.sort((a, b) => a - b);
-    for (let i = 1; i < grants.length; i++) {
-      const gap = (grants[i] ?? 0) - (grants[i - 1] ?? 0);
-      assert.ok(gap >= 48, `gap ${i} was ${gap.toFixed(1)} ms`);
+    // Grants keep to slots one interval apart, each making up for at most CATCH_UP_MS of lateness: any
+    // k + 1 grants span at least k intervals less that allowance, so no window holds more than its share.
+    for (let i = 0; i < grants.length; i++) {
+      for (let j = i + 1; j < grants.length; j++) {
+        const span = (grants[j] ?? 0) - (grants[i] ?? 0);
+        assert.ok(span >= (j - i) * 51 - CATCH_UP_MS - 3, `grants ${i}..${j} within ${span.toFixed(1)} ms`);
+      }
     }
+  });
+
+  test('no second holds more grants than evenly spaced ones would', () => {
+    assert.equal(secondCap(pacingIntervalMs(100)), 2);
+    assert.equal(secondCap(pacingIntervalMs(500)), 9);
+    assert.equal(secondCap(pacingIntervalMs(6000)), 99);
+    assert.equal(secondCap(pacingIntervalMs(30000)), 491);
+  });
+
+  test('a late grant does not push the following slots back: the timeline keeps its pace', async () => {
+    // A clock that jumps 3 ms ahead each time a grant is made, as a timer firing late would look: the
+    // grants that follow keep to their slots (the lateness is not added up), within CATCH_UP_MS.
+    let skew = 0;
+    const clock = (): number => performance.now() + skew;
+    const pacer = createPacer(6000, clock); // 10.2 ms
+    const slots: number[] = [];
+    const first = clock();
+    for (let k = 0; k < 20; k++) {
+      await pacer.acquire();
+      slots.push(clock() - first);
+      skew += 3;
+    }
+    // Each grant is due at k intervals on the timeline; lateness beyond CATCH_UP_MS moves it on, so a
+    // grant is never more than CATCH_UP_MS plus the real lateness behind. Lateness added up (the former
+    // spacing from each actual grant) would put the 20th grant 19 × 3 = 57 ms behind.
+    const behind = (slots[19] ?? 0) - 19 * pacer.intervalMs;
+    assert.ok(behind < 19 * 3, `the 20th grant came ${behind.toFixed(1)} ms behind its slot`);
   });
 
   test('the first request goes at once; a later one waits only for its slot', async () => {
@@ -86,7 +117,7 @@ describe('createPacer', () => {
       const grants: number[] = [];
       await Promise.all([pacer.acquire(), pacer.acquire(), pacer.acquire()].map((p) => p.then(() => void grants.push(performance.now() - t0))));
       assert.ok(grants.every((g) => g >= 195), `rate ${rate}: grants at ${grants.map((g) => g.toFixed(0)).join(', ')} ms`);
-      if (rate > 0) assert.ok((grants[2] ?? 0) - (grants[0] ?? 0) >= 2 * pacer.intervalMs - 2, 'still spaced after the hold');
+      if (rate > 0) assert.ok((grants[2] ?? 0) - (grants[0] ?? 0) >= 2 * pacer.intervalMs - CATCH_UP_MS, 'still spaced after the hold');
     }
   });
 });
