@@ -280,6 +280,7 @@ export interface Config {
     timeoutMs: number;
     rateLimit: number;
     concurrency: number;
+    maxConcurrency: number;
     maxAttempts: number;
     retryScheduleMs: number[];
     recordingWaitMs: number;
@@ -1033,6 +1034,8 @@ export interface Pacer {
 export declare const UNPACED: Pacer;
 export declare const PACING_HEADROOM = 0.02;
 export declare function pacingIntervalMs(requestsPerMinute: number): number;
+export declare const CATCH_UP_MS = 100;
+export declare function secondCap(intervalMs: number): number;
 export declare function createPacer(requestsPerMinute: number, clock?: () => number): Pacer;
 
 // ---- payload/build-payload.d.ts ----
@@ -1434,7 +1437,7 @@ import type { Pacer } from '../pacing/pacer.ts';
 import type { RetryPolicy } from '../policy/retry-policy.ts';
 import { type AttemptReport } from './deliver-item.ts';
 import type { AudioFigures } from './recording-step.ts';
-export type WorkerConfig = Pick<Config, 'timeoutMs' | 'rateLimit' | 'concurrency' | 'maxAttempts' | 'retryScheduleMs' | 'recordingWaitMs'>;
+export type WorkerConfig = Pick<Config, 'timeoutMs' | 'rateLimit' | 'concurrency' | 'maxAttempts' | 'retryScheduleMs' | 'recordingWaitMs'> & Partial<Pick<Config, 'maxConcurrency'>>;
 export interface WorkerOptions {
     store: OutboxStore;
     client: CrmClient;
@@ -1473,6 +1476,7 @@ export declare class DeliveryWorker {
     readonly owner: string;
     readonly summary: WorkerSummary;
     constructor(options: WorkerOptions);
+    get concurrency(): number;
     get buffered(): readonly OutboxItem[];
     get inFlight(): readonly string[];
     get stopping(): boolean;

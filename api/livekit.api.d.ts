@@ -31,6 +31,7 @@ export interface Config {
     timeoutMs: number;
     rateLimit: number;
     concurrency: number;
+    maxConcurrency: number;
     maxAttempts: number;
     retryScheduleMs: number[];
     recordingWaitMs: number;
@@ -683,6 +684,8 @@ export interface Pacer {
 export declare const UNPACED: Pacer;
 export declare const PACING_HEADROOM = 0.02;
 export declare function pacingIntervalMs(requestsPerMinute: number): number;
+export declare const CATCH_UP_MS = 100;
+export declare function secondCap(intervalMs: number): number;
 export declare function createPacer(requestsPerMinute: number, clock?: () => number): Pacer;
 
 // ---- payload/call-payload.d.ts ----
