@@ -18,7 +18,7 @@ export async function listen(server: Server, port: number, host: string, what = 
     });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new ConfigError(`cannot listen on ${host}:${port}${what === '' ? '' : ` ${what}`}: ${code}`, {}, { cause: err });
+    throw new ConfigError(`cannot listen on ${host}:${port}${what === '' ? '' : ` ${what}`}: ${code}`, { cause: err });
   }
   return (server.address() as AddressInfo).port;
 }

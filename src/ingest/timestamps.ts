@@ -172,7 +172,7 @@ export function parseTimestamp(value: unknown, naiveZone: string, field = ''): s
   const ms = timestampToMs(value, naiveZone);
   if (ms === null) return null;
   if (ms === undefined) {
-    throw new InputError('E_INPUT_TIME', `${field ? `${field} ` : ''}is not a time: ${describeValue(value)}`, { field });
+    throw new InputError(`${field ? `${field} ` : ''}is not a time: ${describeValue(value)}`, { code: 'E_INPUT_TIME', field });
   }
   return new Date(ms).toISOString();
 }
