@@ -42,6 +42,11 @@ export interface Config {
   maxAttempts: number;
   retryScheduleMs: number[];
   recordingWaitMs: number;
+  /**
+   * `CRM_VERIFY_BEFORE_RESEND`: ask the CRM whether it already holds a call before sending it again after
+   * an uncertain attempt (docs/architecture.md, "Delivery" → "Verify before re-sending").
+   */
+  verifyBeforeResend: VerifyBeforeResend;
   ingestToken: string | null;
   dashboardToken: string | null;
   alertWebhookUrl: string | null;
@@ -57,6 +62,15 @@ export interface Config {
   /** Directory relative paths resolve against (INIT_CWD under npm run, else the cwd). */
   cwd: string;
 }
+
+/**
+ * When the worker asks the CRM before re-sending after an uncertain attempt: `auto` until the listing
+ * proves not offered, `always`, or `never` (docs/architecture.md, "Delivery" → "Verify before re-sending").
+ */
+export type VerifyBeforeResend = 'auto' | 'always' | 'never';
+
+/** The values `CRM_VERIFY_BEFORE_RESEND` accepts. */
+export const VERIFY_BEFORE_RESEND_MODES: readonly VerifyBeforeResend[] = ['auto', 'always', 'never'];
 
 /** Where configuration is read from. */
 export interface LoadConfigOptions {
@@ -179,6 +193,11 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const outboxText = str('CRM_OUTBOX') ?? '.crm-upload/outbox.db';
   const outbox = /^rediss?:\/\//i.test(outboxText) ? outboxText : resolve(cwd, outboxText);
 
+  const verifyText = (str('CRM_VERIFY_BEFORE_RESEND') ?? 'auto').toLowerCase();
+  if (!(VERIFY_BEFORE_RESEND_MODES as readonly string[]).includes(verifyText)) {
+    throw new ConfigError(`CRM_VERIFY_BEFORE_RESEND must be one of ${VERIFY_BEFORE_RESEND_MODES.join(', ')}, got "${verifyText}"`, { variable: 'CRM_VERIFY_BEFORE_RESEND' });
+  }
+
   const alertBacklog = str('CRM_ALERT_BACKLOG_S');
   return {
     autoUpload: bool('CRM_AUTO_UPLOAD', false),
@@ -196,6 +215,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     maxAttempts: int('CRM_MAX_ATTEMPTS', retryScheduleMs.length + 1, 1),
     retryScheduleMs,
     recordingWaitMs: duration('CRM_RECORDING_WAIT_MS', 120_000),
+    verifyBeforeResend: verifyText as VerifyBeforeResend,
     ingestToken: str('CRM_INGEST_TOKEN'),
     dashboardToken: str('CRM_DASHBOARD_TOKEN'),
     alertWebhookUrl: url('CRM_ALERT_WEBHOOK_URL', null),

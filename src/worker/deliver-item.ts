@@ -1,7 +1,10 @@
 /**
  * One delivery attempt for one leased item: the recording step (when the call has a recording that is
- * not settled yet), then the call-data POST, each paced, and the outcome turned into a Settlement.
+ * not settled yet), then — when an earlier attempt was uncertain — the question whether the CRM already
+ * holds the call (docs/architecture.md, "Delivery" → "Verify before re-sending"), then the call-data POST,
+ * each paced, and the outcome turned into a Settlement that says whether the CRM may now hold the call.
  */
+import { attemptCertainty } from '../crm/attempt-certainty.ts';
 import { classifyOutcome, type Outcome } from '../crm/classify-outcome.ts';
 import type { CrmClient, CrmResult } from '../crm/crm-client.ts';
 import { idempotencyKey } from '../crm/idempotency.ts';
@@ -11,6 +14,7 @@ import { withRecording } from '../payload/build-payload.ts';
 import type { CallPayload } from '../payload/call-payload.ts';
 import type { Pacer } from '../pacing/pacer.ts';
 import { runRecordingStep, stablePollMs, type AudioFigures } from './recording-step.ts';
+import type { ResendVerifier, VerifyCheck } from './verify-step.ts';
 import { delayAfter, isExhausted, mayWaitAgain, type RetryPolicy } from '../policy/retry-policy.ts';
 
 /** Delivery settings used by one attempt. */
@@ -32,13 +36,15 @@ export interface DeliverContext {
   probe?: (path: string) => Promise<AudioFigures>;
   now?: () => number;
   random?: () => number;
+  /** Asks the CRM before re-sending an uncertain item; none: never asked (`CRM_VERIFY_BEFORE_RESEND=never`). */
+  verifier?: ResendVerifier;
 }
 
 /** The settlement of an attempt, with what the attempt log line reports. */
 export interface AttemptReport {
   settlement: Settlement;
   /** Which request decided the outcome, or null when no request was made. */
-  step: 'recording' | 'call-data' | null;
+  step: 'recording' | 'verify' | 'call-data' | null;
   status: number | null;
   /** Time spent in HTTP requests (pacing excluded). */
   durationMs: number;
@@ -56,15 +62,66 @@ export async function deliverItem(item: OutboxItem, ctx: DeliverContext): Promis
   const prepared = await settleRecording(item, ctx);
   if ('report' in prepared) return prepared.report;
 
+  // An earlier attempt may have reached the CRM: ask before sending again, with the payload as it would
+  // go out now (the checkpointed recording URL included). Certain failures need no question.
+  let verified: VerifyCheck | null = null;
+  if (item.uncertain && ctx.verifier?.active) {
+    verified = await ctx.verifier.check(item.callId, prepared.payload, ctx);
+    const settled = settleFromListing(item, verified, prepared, ctx);
+    if (settled !== null) return settled;
+  }
+  const verifyLog = verified === null ? [] : [logEntry(item, 'verify', verified.result, verified.verdict.kind === 'absent' ? 'absent' : 'unverified', verified.verdict.kind === 'unverified' ? verified.verdict.reason : null, ctx)];
+  const verifyMs = verified?.result.durationMs ?? 0;
+
   await ctx.pacer.acquire(ctx.signal);
   const result = await ctx.client.postCallData(prepared.payload, { idempotencyKey: idempotencyKey(item.callId, 'call-data'), signal: ctx.signal });
   if (result.kind === 'response' && result.status < 300) failPoint('after-post');
   const { settlement, status } = decide(item, classifyOutcome(result, { retryAfterCapMs: ctx.settings.retryPolicy.retryAfterCapMs }), result, ctx);
-  const log = [...prepared.log, logEntry(item, 'call-data', result, settlement.kind, errorOf(settlement), ctx)];
+  // The CRM may now hold the call when this POST was uncertain, or when an earlier uncertain attempt was
+  // not ruled out by a listing that found nothing (docs/architecture.md, "Delivery" → "Uncertain attempts").
+  const postUncertain = attemptCertainty(result).uncertain;
+  const uncertain = postUncertain || (item.uncertain && verified?.verdict.kind !== 'absent');
+  const log = [...prepared.log, ...verifyLog, { ...logEntry(item, 'call-data', result, settlement.kind, errorOf(settlement), ctx), uncertain: postUncertain }];
+  return {
+    settlement: { ...settlement, log, uncertain },
+    status,
+    step: 'call-data',
+    durationMs: prepared.durationMs + verifyMs + result.durationMs,
+    recordingNote: prepared.recordingNote,
+    ...(prepared.uploadedBytes === undefined ? {} : { uploadedBytes: prepared.uploadedBytes }),
+  };
+}
+
+/**
+ * The report of an attempt that the listing settled without a POST: the CRM holds the call with the same
+ * content (delivered) or with other content (dead: a conflict a person must look at, never overwritten).
+ * Null when the POST must go out (absent, or the listing could not tell).
+ */
+function settleFromListing(
+  item: OutboxItem,
+  check: VerifyCheck,
+  prepared: { durationMs: number; recordingNote: string | null; log: AttemptLogEntry[]; uploadedBytes?: number },
+  ctx: Pick<DeliverContext, 'now'>,
+): AttemptReport | null {
+  const { verdict, result } = check;
+  const status = result.kind === 'response' ? result.status : null;
+  let settlement: Settlement;
+  if (verdict.kind === 'present-same') {
+    settlement = { callId: item.callId, kind: 'delivered', status: null };
+  } else if (verdict.kind === 'present-different') {
+    const error =
+      `conflict: the CRM already holds ${verdict.copies === 1 ? 'a call' : `${verdict.copies} calls`} with this callId and different content ` +
+      `(sha256 ${verdict.theirs.slice(0, 12)}…, ours ${verdict.ours.slice(0, 12)}…), after an attempt whose answer was lost; not sent again, so as not to ` +
+      'store it twice or overwrite it: compare the two and replay or drop this call by hand';
+    settlement = { callId: item.callId, kind: 'dead', status: null, error, countAttempt: false };
+  } else {
+    return null;
+  }
+  const log = [...prepared.log, logEntry(item, 'verify', result, settlement.kind, errorOf(settlement), ctx)];
   return {
     settlement: { ...settlement, log },
     status,
-    step: 'call-data',
+    step: 'verify',
     durationMs: prepared.durationMs + result.durationMs,
     recordingNote: prepared.recordingNote,
     ...(prepared.uploadedBytes === undefined ? {} : { uploadedBytes: prepared.uploadedBytes }),

@@ -34,9 +34,12 @@ import { deliverItem, failedAttempt, type AttemptReport, type DeliverContext, ty
 import { pacerFor } from './pacer-for.ts';
 import type { AudioFigures } from './recording-step.ts';
 import { createSettleBatcher, type PendingSettlement, type SettleBatcher } from './settle-batch.ts';
+import { ResendVerifier } from './verify-step.ts';
 
 /** The configuration the worker reads. */
 export type WorkerConfig = Pick<Config, 'timeoutMs' | 'rateLimit' | 'concurrency' | 'maxAttempts' | 'retryScheduleMs' | 'recordingWaitMs'> &
+  /** Default `auto` (docs/architecture.md, "Delivery" → "Verify before re-sending"). */
+  Partial<Pick<Config, 'verifyBeforeResend'>> &
   Partial<Pick<Config, 'maxConcurrency'>>;
 
 /** Options of `startWorker`. */
@@ -153,6 +156,10 @@ export class DeliveryWorker {
   readonly #tasks = new Set<Promise<void>>();
   readonly #buffer: OutboxItem[] = [];
   readonly #toRelease: string[] = [];
+  /** Of `#toRelease`, the attempts cut short after their request may have reached the CRM. */
+  readonly #releaseUncertain: string[] = [];
+  /** Asks the CRM before re-sending an uncertain item (one warning per worker when it cannot). */
+  readonly #verifier: ResendVerifier;
   /** Buffered items whose lease ran too short to start them; released by the loop. */
   readonly #stale: string[] = [];
   /** Sleeps that a finished delivery, a committed batch or stop() can cut short. */
@@ -176,6 +183,7 @@ export class DeliveryWorker {
     this.owner = options.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     this.#pacer = options.pacer ?? pacerFor(store, config.rateLimit);
     this.#settings = { retryPolicy: options.retryPolicy ?? retryPolicyOf(config), recordingWaitMs: config.recordingWaitMs, timeoutMs: config.timeoutMs };
+    this.#verifier = new ResendVerifier(config.verifyBeforeResend ?? 'auto', this.#log);
     this.#leaseIds = store.capabilities.selectiveLease ? options.callIds : undefined;
     this.#leaseMs = leaseDurationMs(config.timeoutMs);
     this.#baseConcurrency = Math.max(1, config.concurrency);
@@ -343,6 +351,8 @@ export class DeliveryWorker {
       // An answer that arrived is kept even after an abort; an attempt cut short goes back untouched.
       if (controller.signal.aborted && kind !== 'delivered' && kind !== 'dead') {
         this.#toRelease.push(item.callId);
+        // A POST cut short after it was written may be in the CRM: the next attempt asks first.
+        if (report.settlement.uncertain === true) this.#releaseUncertain.push(item.callId);
       } else {
         this.#logAttempt(item, report);
         this.#count(report.settlement);
@@ -421,7 +431,7 @@ export class DeliveryWorker {
     await this.#batcher.flush();
     if (this.#toRelease.length > 0) {
       const ids = this.#toRelease.splice(0);
-      await this.#store.release(this.owner, ids);
+      await this.#store.release(this.owner, ids, { uncertain: this.#releaseUncertain.splice(0) });
       this.summary.released += ids.length;
     }
   }
@@ -483,7 +493,7 @@ export class DeliveryWorker {
   }
 
   #deliverContext(signal: AbortSignal, task: { sending: boolean }): DeliverContext {
-    return { store: this.#store, client: this.#options.client, pacer: this.#taskPacer(task), settings: this.#settings, signal, probe: this.#options.probe ?? probeAudio };
+    return { store: this.#store, client: this.#options.client, pacer: this.#taskPacer(task), settings: this.#settings, signal, probe: this.#options.probe ?? probeAudio, verifier: this.#verifier };
   }
 
   /**
