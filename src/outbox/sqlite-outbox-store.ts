@@ -33,6 +33,7 @@ import type {
 } from './outbox-store.ts';
 import { SqliteOutboxConnection, STATES, type InsertRow, type LeaseParams, type Row, type SqlitePragmas, type WriteOp } from './sqlite-connection.ts';
 import { guardSqliteErrors, sqliteWriteError } from './sqlite-write-error.ts';
+import { steadyNow } from '../time/steady-clock.ts';
 import { WriterThread } from './sqlite-writer.ts';
 
 export type { SqlitePragmas } from './sqlite-connection.ts';
@@ -123,7 +124,7 @@ export class SqliteOutboxStore implements OutboxStore {
   /** @inheritdoc */
   async enqueue(item: NewOutboxItem): Promise<EnqueueResult> {
     this.#open();
-    const [result] = await this.#write('enqueue', [toInsertRow(item)], Date.now());
+    const [result] = await this.#write('enqueue', [toInsertRow(item)], steadyNow());
     if (result === undefined) throw new Error('the outbox returned no enqueue result');
     return result;
   }
@@ -132,7 +133,7 @@ export class SqliteOutboxStore implements OutboxStore {
   async enqueueMany(items: NewOutboxItem[]): Promise<EnqueueResult[]> {
     this.#open();
     if (items.length === 0) return [];
-    return this.#write('enqueue', items.map(toInsertRow), Date.now());
+    return this.#write('enqueue', items.map(toInsertRow), steadyNow());
   }
 
   /** @inheritdoc */
@@ -151,7 +152,7 @@ export class SqliteOutboxStore implements OutboxStore {
   async settleAndLease(owner: string, settlements: readonly Settlement[], lease: Omit<LeaseOptions, 'owner'>): Promise<OutboxItem[]> {
     this.#open();
     // One `now` for both halves. The options are checked before anything is written.
-    const now = lease.now ?? Date.now();
+    const now = lease.now ?? steadyNow();
     const params = leaseParams({ ...lease, now }, owner);
     if (settlements.length === 0 && params === null) return [];
     if (this.#mode === 'auto' && this.#writer === null && settlements.length >= WRITER_THREAD_BATCH) this.#startWriter();
@@ -170,7 +171,7 @@ export class SqliteOutboxStore implements OutboxStore {
     for (const key of ['url', 'size', 'duration', 'note'] as const) {
       if (checkpoint[key] !== undefined) Object.assign(fields, { [key]: checkpoint[key] });
     }
-    const changed = await this.#write('checkpointRecording', callId, fields, Date.now());
+    const changed = await this.#write('checkpointRecording', callId, fields, steadyNow());
     // Losing a checkpoint silently would mean uploading the recording again on the next attempt.
     if (changed === 0) {
       throw new CrmUploadError('E_OUTBOX_MISSING', `no outbox item ${callId} to checkpoint the recording on`, { callId });
@@ -178,7 +179,7 @@ export class SqliteOutboxStore implements OutboxStore {
   }
 
   /** @inheritdoc */
-  async settle(owner: string, settlements: readonly Settlement[], now: number = Date.now()): Promise<void> {
+  async settle(owner: string, settlements: readonly Settlement[], now: number = steadyNow()): Promise<void> {
     this.#open();
     if (settlements.length === 0) return;
     await this.#write('settleAndLease', owner, settlements, now, null);
@@ -188,7 +189,7 @@ export class SqliteOutboxStore implements OutboxStore {
   async release(owner: string, callIds: readonly string[], options: { uncertain?: readonly string[] } = {}): Promise<void> {
     this.#open();
     if (callIds.length === 0) return;
-    await this.#write('release', owner, callIds, Date.now(), options.uncertain ?? []);
+    await this.#write('release', owner, callIds, steadyNow(), options.uncertain ?? []);
   }
 
   /** @inheritdoc */
@@ -248,14 +249,14 @@ export class SqliteOutboxStore implements OutboxStore {
   async replay(target: readonly string[] | 'all'): Promise<number> {
     this.#open();
     if (target !== 'all' && target.length === 0) return 0;
-    return this.#write('replay', target, Date.now());
+    return this.#write('replay', target, steadyNow());
   }
 
   /** @inheritdoc */
   async requeue(callIds: readonly string[]): Promise<number> {
     this.#open();
     if (callIds.length === 0) return 0;
-    return this.#write('requeue', callIds, Date.now());
+    return this.#write('requeue', callIds, steadyNow());
   }
 
   /** @inheritdoc */
@@ -327,7 +328,7 @@ function leaseParams(options: Omit<LeaseOptions, 'owner'>, owner: string): Lease
   if (!Number.isFinite(leaseMs) || leaseMs <= 0) throw new TypeError(`leaseMs must be > 0, got ${leaseMs}`);
   if (owner === '') throw new TypeError('lease owner must not be empty');
   if (limit === 0 || options.callIds?.length === 0) return null;
-  const now = options.now ?? Date.now();
+  const now = options.now ?? steadyNow();
   return { owner, now, until: now + leaseMs, limit, callIds: options.callIds };
 }
 

@@ -9,6 +9,7 @@ import { classifyOutcome, type Outcome } from '../crm/classify-outcome.ts';
 import type { CrmClient, CrmResult } from '../crm/crm-client.ts';
 import { idempotencyKey } from '../crm/idempotency.ts';
 import { failPoint } from '../failpoints/failpoints.ts';
+import { steadyNow } from '../time/steady-clock.ts';
 import type { AttemptLogEntry, OutboxItem, OutboxStore, Settlement } from '../outbox/outbox-store.ts';
 import { withRecording } from '../payload/build-payload.ts';
 import type { CallPayload } from '../payload/call-payload.ts';
@@ -139,7 +140,7 @@ function logEntry(
 ): AttemptLogEntry {
   const durationMs = result?.durationMs ?? 0;
   return {
-    at: Math.round((ctx.now ?? Date.now)() - durationMs),
+    at: Math.round((ctx.now ?? steadyNow)() - durationMs),
     step,
     attempt: item.attempts + 1,
     status: result?.kind === 'response' ? result.status : null,
@@ -166,7 +167,7 @@ async function settleRecording(
   if (rec.url !== null) return { payload: withRecording(item.payload, rec), durationMs: 0, recordingNote: null, log: [] };
   if (rec.path === null || rec.note !== null) return { payload: item.payload, durationMs: 0, recordingNote: rec.note, log: [] };
 
-  const now = ctx.now ?? Date.now;
+  const now = ctx.now ?? steadyNow;
   const { settings } = ctx;
   const stableMs = stablePollMs(settings.recordingWaitMs);
   const step = await runRecordingStep({
@@ -229,7 +230,7 @@ function decide(
   result: CrmResult,
   ctx: Pick<DeliverContext, 'settings' | 'now' | 'random'>,
 ): { settlement: Settlement; status: number | null } {
-  const now = (ctx.now ?? Date.now)();
+  const now = (ctx.now ?? steadyNow)();
   const status = result.kind === 'response' ? result.status : null;
   const { callId } = item;
   const policy = ctx.settings.retryPolicy;

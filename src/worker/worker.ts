@@ -28,6 +28,7 @@ import { probeAudio } from '../ingest/audio.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import type { OutboxItem, OutboxStore, Settlement } from '../outbox/outbox-store.ts';
 import { TRANSIENT_OUTBOX_CODES } from '../outbox/sqlite-write-error.ts';
+import { steadyNow } from '../time/steady-clock.ts';
 import type { Pacer } from '../pacing/pacer.ts';
 import type { RetryPolicy } from '../policy/retry-policy.ts';
 import { deliverItem, failedAttempt, type AttemptReport, type DeliverContext, type DeliverySettings } from './deliver-item.ts';
@@ -325,9 +326,12 @@ export class DeliveryWorker {
     while (!this.#stopping && this.#running.size < this.concurrency) {
       const item = this.#buffer.shift();
       if (item === undefined) return;
+      // Leased again while running (its lease looked over after the wall clock stepped forward): one
+      // delivery of an item at a time; the running one settles it.
+      if (this.#running.has(item.callId)) continue;
       // An attempt needs up to a request timeout; started later than that before its lease ends, it
       // could still be running when another worker takes the item over and sends it too.
-      if (item.leaseUntil !== null && item.leaseUntil - Date.now() < this.#options.config.timeoutMs) {
+      if (item.leaseUntil !== null && item.leaseUntil - steadyNow() < this.#options.config.timeoutMs) {
         this.#stale.push(item.callId);
         continue;
       }
@@ -381,7 +385,7 @@ export class DeliveryWorker {
     if (settlement.kind === 'retry' || settlement.kind === 'wait') this.#nextLeaseAt = Math.min(this.#nextLeaseAt, settlement.nextAttemptAt);
     // The CRM refuses every request alike while it rate-limits us: hold them all (on every host, with a
     // store's shared pacer), not only this one, until its Retry-After is over. The one 429 hold.
-    if (settlement.kind === 'wait' && settlement.status === 429) this.#pacer.holdFor(settlement.nextAttemptAt - Date.now());
+    if (settlement.kind === 'wait' && settlement.status === 429) this.#pacer.holdFor(settlement.nextAttemptAt - steadyNow());
     this.#batcher.add(settlement, item);
   }
 
@@ -395,14 +399,14 @@ export class DeliveryWorker {
     if (idle && room > 0) {
       // Nothing running, nothing gathered, and the last lease found nothing more due now.
       if ((this.#options.once || this.#options.idleExit) && (await this.#finished())) return false;
-      await this.#nap(this.#nextLeaseAt - Date.now());
+      await this.#nap(this.#nextLeaseAt - steadyNow());
     } else if (idle) {
       // The pacer is booked further ahead than a lease lasts (a shared pacer, or a very low limit).
       await this.#nap(Math.min(IDLE_POLL_MS * 4, this.#pacer.delayMs()));
-    } else if (room > 0 && Date.now() < this.#nextLeaseAt) {
+    } else if (room > 0 && steadyNow() < this.#nextLeaseAt) {
       // Slots are free but nothing more is due before nextLeaseAt; a finished delivery or a due batch
       // of outcomes wakes the loop sooner.
-      await this.#nap(this.#nextLeaseAt - Date.now());
+      await this.#nap(this.#nextLeaseAt - steadyNow());
     } else {
       // Busy: a finished delivery or a due batch of outcomes wakes the loop.
       await this.#nap(IDLE_POLL_MS * 4);
@@ -467,7 +471,7 @@ export class DeliveryWorker {
   // lease is taken while requests are in flight, not while slots wait for it), and there is room for a
   // useful batch — or the buffer is empty and any item helps.
   #leaseWanted(room: number): boolean {
-    if (room === 0 || Date.now() < this.#nextLeaseAt) return false;
+    if (room === 0 || steadyNow() < this.#nextLeaseAt) return false;
     return this.#buffer.length === 0 || (this.#buffer.length < this.concurrency && room >= this.#prefetch - this.concurrency);
   }
 
@@ -483,7 +487,7 @@ export class DeliveryWorker {
 
   /** After a short lease: when a lease can next find something (see `#nextLeaseAt`). */
   async #nextDue(): Promise<number> {
-    const now = Date.now();
+    const now = steadyNow();
     // Restricted to this worker's calls: another process's due items must not wake it up (it cannot
     // take them), and the query costs the same however long the outbox's history is.
     const next = await this.#store.nextDueAt(this.#leaseIds === undefined ? {} : { callIds: this.#leaseIds });
