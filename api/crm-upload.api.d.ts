@@ -137,6 +137,7 @@ import { type MatchResult } from '../match/match-run.ts';
 import type { CallPayload } from '../payload/call-payload.ts';
 export interface CallFiles {
     transcript?: string;
+    transcriptText?: string;
     lead?: string;
     recording?: string;
     manifest?: string;
@@ -722,6 +723,9 @@ export type IngestResult = {
 };
 export declare function readParsed(format: Exclude<FormatName, 'recording'>, doc: unknown, file: string, ctx: ReadContext): IngestResult;
 export declare function readInputFile(path: string, ctx: IngestContext): Promise<IngestResult>;
+export declare function readInputText(path: string, text: string, ctx: IngestContext & {
+    mtimeMs: number;
+}): IngestResult;
 export declare const SYNC_READ_MAX_BYTES: number;
 export declare function readInputFileSync(path: string, ctx: IngestContext): IngestResult | null;
 
@@ -815,6 +819,7 @@ export declare class TranscriptLogger {
     addItem(item: TranscriptItem): void;
     addToolCall(name: string, args: Record<string, unknown> | string, options?: ToolCallOptions): void;
     saveConversationSession(session?: TranscriptSession): Promise<SaveResult>;
+    flush(): Promise<void>;
     close(): Promise<void>;
 }
 

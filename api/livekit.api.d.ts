@@ -525,6 +525,7 @@ export declare class TranscriptLogger {
     addItem(item: TranscriptItem): void;
     addToolCall(name: string, args: Record<string, unknown> | string, options?: ToolCallOptions): void;
     saveConversationSession(session?: TranscriptSession): Promise<SaveResult>;
+    flush(): Promise<void>;
     close(): Promise<void>;
 }
 

@@ -6,6 +6,7 @@ import { benchIngest } from './ingest.ts';
 import { benchOutbox } from './outbox.ts';
 import { benchDelivery } from './delivery.ts';
 import { benchRateLimit } from './rate-limit.ts';
+import { benchTranscriptLogger } from './transcript-logger.ts';
 import { benchBulk } from './bulk.ts';
 import { benchBullmq } from './bullmq.ts';
 import { benchServe } from './serve.ts';
@@ -17,6 +18,7 @@ const all: [string, () => Promise<void>][] = [
   ['outbox', benchOutbox],
   ['delivery', benchDelivery],
   ['rate-limit', async () => void (await benchRateLimit())],
+  ['transcript-logger', benchTranscriptLogger],
   ['bulk', benchBulk],
   ['bullmq', benchBullmq],
   ['serve', benchServe],

@@ -7,7 +7,7 @@ import { dirname, resolve } from 'node:path';
 import type { Config } from '../config/config.ts';
 import { InputError } from '../errors.ts';
 import type { CallBundle, CallRecord, LeadRecord, ManifestRecord, RecordingFacts } from '../ingest/call-record.ts';
-import { readInputFile, type IngestResult } from '../ingest/read-file.ts';
+import { readInputFile, readInputText, type IngestResult } from '../ingest/read-file.ts';
 import { FolderResolver, resolveManifestFiles } from '../ingest/resolve-path.ts';
 import { matchRun, type MatchResult } from '../match/match-run.ts';
 import { buildPayload } from '../payload/build-payload.ts';
@@ -18,6 +18,11 @@ import { assertValidCallId } from '../payload/call-id-rules.ts';
 /** The files and values that make one call. `transcript` may be left out when `manifest` names it. */
 export interface CallFiles {
   transcript?: string;
+  /**
+   * The content of `transcript` when that file is not on disk yet (TranscriptLogger writes it after the
+   * enqueue): read from here, as the file will hold it.
+   */
+  transcriptText?: string;
   lead?: string;
   recording?: string;
   manifest?: string;
@@ -50,6 +55,16 @@ async function readAs<K extends IngestResult['kind']>(path: string, kind: K, con
   return result as Extract<IngestResult, { kind: K }>;
 }
 
+/** A conversation given as the text its file will hold; the error names the file, as `readAs` does. */
+function readCallText(path: string, text: string, config: ConfigPart): CallRecord {
+  const result = readInputText(path, text, { sourceTimezone: config.sourceTimezone, defaultRegion: config.defaultRegion, mtimeMs: Date.now() });
+  if (result.kind !== 'call') {
+    const what = result.kind === 'skipped' ? `skipped: ${result.reason}` : `a ${result.format} file`;
+    throw new InputError(`expected a conversation file, got ${what}`, { code: 'E_INPUT_KIND', file: resolve(path) });
+  }
+  return result.call;
+}
+
 /**
  * The folders a manifest's paths may resolve in: the configured ones, else the manifest's data root
  * (the folder above its own, where `conversations/` and `recordings/` sit beside `call_metadata/`).
@@ -73,7 +88,8 @@ export async function prepareCall(files: CallFiles, config: ConfigPart): Promise
   }
   const transcript = files.transcript ?? manifest?.files.conversation ?? null;
   if (transcript === null) throw new InputError('no conversation: give a transcript file or a manifest that names one', { code: 'E_USAGE' });
-  const call: CallRecord = (await readAs(transcript, 'call', config)).call;
+  const call: CallRecord =
+    files.transcriptText !== undefined && transcript === files.transcript ? readCallText(transcript, files.transcriptText, config) : (await readAs(transcript, 'call', config)).call;
   if (manifest && manifest.files.conversation !== null && manifest.files.conversation !== call.file) {
     // The user named both: the manifest then describes this conversation.
     manifest = { ...manifest, files: { ...manifest.files, conversation: call.file } };

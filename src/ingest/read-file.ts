@@ -127,7 +127,7 @@ function checkRegular(file: string, info: Stats): void {
 }
 
 /** Refuse JSON over the size limit. */
-function checkJsonSize(file: string, info: Stats, ctx: IngestContext): void {
+function checkJsonSize(file: string, info: Pick<Stats, 'size'>, ctx: IngestContext): void {
   const limit = ctx.maxJsonBytes ?? MAX_JSON_BYTES;
   if (info.size > limit) {
     throw inputProblem(file, null, E_INPUT_TOO_LARGE, '', `the file is ${info.size} bytes, over the ${limit}-byte limit of JSON inputs`);
@@ -135,7 +135,7 @@ function checkJsonSize(file: string, info: Stats, ctx: IngestContext): void {
 }
 
 /** Detect the format of a JSON (or JSON lines) text and read it. */
-function readJsonText(file: string, name: string, text: string, info: Stats, ctx: IngestContext): IngestResult {
+function readJsonText(file: string, name: string, text: string, info: Pick<Stats, 'mtimeMs'>, ctx: IngestContext): IngestResult {
   const readCtx: ReadContext = { ...ctx, mtimeMs: ctx.mtimeMs ?? info.mtimeMs };
 
   if (JSON_LINES_EXTENSIONS.has(extensionOf(name)) && looksLikeEventLog(text, 1)) {
@@ -193,6 +193,17 @@ export async function readInputFile(path: string, ctx: IngestContext): Promise<I
     throw inputProblem(file, null, E_INPUT_READ, '', `cannot read the file: ${(err as Error).message}`);
   }
   return readJsonText(file, name, decode(bytes), info, ctx);
+}
+
+/**
+ * Read a JSON input given as text, for a file about to be written with it (TranscriptLogger enqueues a
+ * session before its file is on disk, docs/architecture.md "Durability"): the same size limit, format
+ * detection and readers as `readInputFile`, with `ctx.mtimeMs` standing for the file's mtime.
+ */
+export function readInputText(path: string, text: string, ctx: IngestContext & { mtimeMs: number }): IngestResult {
+  const file = resolve(path);
+  checkJsonSize(file, { size: Buffer.byteLength(text, 'utf8') }, ctx);
+  return readJsonText(file, baseName(file), text, { mtimeMs: ctx.mtimeMs }, ctx);
 }
 
 /** Files up to this size can be read by `readInputFileSync`. */

@@ -191,10 +191,11 @@ export function sessionDocument(session: TranscriptSession, savedAt: Date): Reco
  * (skipped by every reader), fsync, rename, fsync of the folder. A crash leaves either no file or the
  * whole file, never half a call. Never overwrites a file: the `.partial` name is claimed exclusively.
  */
-async function writeSessionFile(dir: string, text: string): Promise<string> {
+async function writeSessionFile(dir: string, text: string, name?: string): Promise<string> {
   await ensurePrivateDir(dir);
   for (let tries = 0; ; tries++) {
-    const file = join(dir, `transcript_session_${fileStamp(nextStampUs())}.json`);
+    // The name chosen before the enqueue first; the next free one if another process took it meanwhile.
+    const file = tries === 0 && name !== undefined ? name : join(dir, `transcript_session_${fileStamp(nextStampUs())}.json`);
     const temp = `${file}.partial`;
     if (await pathExists(file)) continue;
     try {
@@ -209,12 +210,20 @@ async function writeSessionFile(dir: string, text: string): Promise<string> {
   }
 }
 
+/** A `transcript_session_<save time>.json` name in `dir` that no file holds now. */
+async function freshSessionName(dir: string): Promise<string> {
+  for (;;) {
+    const file = join(dir, `transcript_session_${fileStamp(nextStampUs())}.json`);
+    if (!(await pathExists(file))) return file;
+  }
+}
+
 /**
  * Saves conversation sessions and, with auto-upload, enqueues each call in the outbox.
  *
  * ```ts
  * const logger = new TranscriptLogger({ autoUpload: true });
- * const result = await logger.saveConversationSession(session); // milliseconds, CRM up or down
+ * const result = await logger.saveConversationSession(session); // one durable commit, CRM up or down
  * await logger.close();
  * ```
  */
@@ -234,6 +243,10 @@ export class TranscriptLogger {
   #delivery: Delivery | null = null;
   #current: TranscriptSession | null = null;
   readonly #saves = new Set<Promise<unknown>>();
+  /** Session files still being written after their call's enqueue returned; `close()` waits for them. */
+  readonly #fileWrites = new Set<Promise<void>>();
+  /** The conversations folder, made (0700) once. */
+  #dir: Promise<void> | null = null;
   /** Settles once the outbox is open and the in-process worker (if any) started; never rejects. */
   readonly #ready: Promise<void>;
   #closing: Promise<void> | null = null;
@@ -309,10 +322,13 @@ export class TranscriptLogger {
   }
 
   /**
-   * Write the session file atomically and, with auto-upload, enqueue the call durably, then return.
-   * Never contacts the CRM. Rejects only when the file could not be written (`E_SESSION_WRITE`, or
-   * `E_USAGE` when there is no session to save); every other problem is logged and returned in
-   * `error`. Without an argument, saves and ends the current session.
+   * With auto-upload, enqueue the call durably and return; the session file (a copy for people) is
+   * written atomically right after, off the agent's wait, and `close()` waits for it. Without
+   * auto-upload, or when the call could not be enqueued, the file is the only copy: it is written before
+   * the save returns. Never contacts the CRM. Rejects only when the session cannot be saved
+   * (`E_SESSION_WRITE`: not serialisable, the folder cannot be made, or a file that is the only copy
+   * could not be written; `E_USAGE` when there is no session to save); every other problem is logged
+   * and returned in `error`. Without an argument, saves and ends the current session.
    */
   saveConversationSession(session?: TranscriptSession): Promise<SaveResult> {
     // Decided at entry: a save begun before close() finishes its enqueue, since close() waits for it.
@@ -333,29 +349,75 @@ export class TranscriptLogger {
     }
     if (session === this.#current) this.#current = null;
 
-    let file: string;
+    let text: string;
     try {
-      const text = JSON.stringify(sessionDocument(session, new Date()), null, 2);
-      file = await writeSessionFile(this.conversationsDir, text);
+      text = JSON.stringify(sessionDocument(session, new Date()), null, 2);
     } catch (err) {
-      throw new CrmUploadError(`the session was not saved in ${this.conversationsDir}: ${describeError(err)}`, { code: 'E_SESSION_WRITE', file: this.conversationsDir, cause: err });
+      throw this.#writeError(err);
     }
-    if (!this.autoUpload) return { file, enqueued: false };
+    if (!this.autoUpload) return { file: await this.#writeNow(text), enqueued: false };
     if (!accepting) {
+      const file = await this.#writeNow(text);
       return this.#failed(file, undefined, new CrmUploadError('the logger is closed: the session was saved but not enqueued', { code: 'E_CLOSED', file }));
     }
 
+    // The outbox commit is the durability point (docs/architecture.md, "Durability"): the payload is read
+    // from the text the file will hold, the call enqueued, and only then the file written, so that the
+    // agent waits for one durable write, not two.
+    let file: string;
+    try {
+      this.#dir ??= ensurePrivateDir(this.conversationsDir).catch((err: unknown) => {
+        this.#dir = null;
+        throw err;
+      });
+      await this.#dir;
+      file = await freshSessionName(this.conversationsDir);
+    } catch (err) {
+      throw this.#writeError(err);
+    }
     let callId: string | undefined;
     try {
-      const prepared = await prepareCall({ transcript: file }, this.config);
+      const prepared = await prepareCall({ transcript: file, transcriptText: text }, this.config);
       callId = prepared.payload.callDetails.callId;
       const store = await this.#store();
       const r = await store.enqueue({ callId, payload: prepared.payload, recordingPath: prepared.recordingPath, sourceFile: file });
       this.#ensureWorker(store);
+      this.#writeLater(file, text, callId);
       return { file, callId, enqueued: r.enqueued, state: r.state };
     } catch (err) {
-      return this.#failed(file, callId, err);
+      // Not enqueued: the file is the call's only copy, on disk before the save returns.
+      return this.#failed(await this.#writeNow(text, file), callId, err);
     }
+  }
+
+  /** Write the session file now (atomically, durably); E_SESSION_WRITE when it cannot be. */
+  async #writeNow(text: string, name?: string): Promise<string> {
+    try {
+      return await writeSessionFile(this.conversationsDir, text, name);
+    } catch (err) {
+      throw this.#writeError(err);
+    }
+  }
+
+  /**
+   * Write the session file of a call already in the outbox, off the save's path; `close()` waits for
+   * it. A failure is logged: the call itself is safe in the outbox and is delivered all the same.
+   */
+  #writeLater(file: string, text: string, callId: string): void {
+    const writing = writeSessionFile(this.conversationsDir, text, file).then(
+      (written) => {
+        if (written !== file) this.#logger.warn({ file, written, callId }, 'session file name taken meanwhile; written under the next free one');
+      },
+      (err: unknown) => {
+        this.#logger.error({ file, callId, err: describeError(err) }, 'session file not written; the call is in the outbox and is delivered all the same');
+      },
+    );
+    this.#fileWrites.add(writing);
+    void writing.finally(() => this.#fileWrites.delete(writing));
+  }
+
+  #writeError(err: unknown): CrmUploadError {
+    return new CrmUploadError(`the session was not saved in ${this.conversationsDir}: ${describeError(err)}`, { code: 'E_SESSION_WRITE', file: this.conversationsDir, cause: err });
   }
 
   #failed(file: string, callId: string | undefined, err: unknown): SaveResult {
@@ -398,7 +460,16 @@ export class TranscriptLogger {
   }
 
   /**
-   * Wait for saves under way, stop the in-process worker (in-flight requests get its grace period,
+   * Resolves once the saves under way and the session files of every save so far are on disk (with
+   * auto-upload a file follows its enqueue): for a caller that reads the file right after saving.
+   */
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.#saves]);
+    await Promise.allSettled([...this.#fileWrites]);
+  }
+
+  /**
+   * Wait for saves under way and their session files, stop the in-process worker (in-flight requests get its grace period,
    * the rest go back to the outbox), and close the outbox this logger opened (not one passed in).
    * Idempotent. Saves after it still write their file but enqueue nothing (`E_CLOSED`).
    */
@@ -406,6 +477,8 @@ export class TranscriptLogger {
     this.#closing ??= (async () => {
       await this.#ready;
       await Promise.allSettled([...this.#saves]);
+      // Session files written after their enqueue: on disk before close() returns.
+      await Promise.allSettled([...this.#fileWrites]);
       const worker = this.#worker;
       this.#worker = null;
       if (worker) {

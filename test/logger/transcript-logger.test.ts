@@ -293,6 +293,7 @@ test('session builder: startSession, addItem, addToolCall, then save the current
   assert.equal(r.error, undefined);
   assert.equal(r.enqueued, true);
   assert.ok(r.callId?.endsWith(session.session_id.slice(-8)));
+  await logger.flush(); // with auto-upload the file follows the enqueue
   const read = await readInputFile(r.file, { sourceTimezone: 'UTC' });
   assert.equal(read.kind, 'call');
   if (read.kind === 'call') {
