@@ -5,6 +5,7 @@
 import { benchIngest } from './ingest.ts';
 import { benchOutbox } from './outbox.ts';
 import { benchDelivery } from './delivery.ts';
+import { benchUncertain } from './uncertain.ts';
 import { benchRateLimit } from './rate-limit.ts';
 import { benchTranscriptLogger } from './transcript-logger.ts';
 import { benchBulk } from './bulk.ts';
@@ -17,6 +18,7 @@ const all: [string, () => Promise<void>][] = [
   ['ingest', benchIngest],
   ['outbox', benchOutbox],
   ['delivery', benchDelivery],
+  ['uncertain', benchUncertain],
   ['rate-limit', async () => void (await benchRateLimit())],
   ['transcript-logger', benchTranscriptLogger],
   ['bulk', benchBulk],

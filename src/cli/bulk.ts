@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { bulkUploadFromDirectory } from '../api/bulk-upload.ts';
 import type { BulkSummary } from '../bulk/summary.ts';
+import { VERIFY_BEFORE_RESEND_MODES } from '../config/config.ts';
 import { maskText } from '../log/mask.ts';
 import { interruptExitCode, interruptedLine, onInterrupt, sayInterrupt } from './interrupt.ts';
 import { createProgress } from './progress.ts';
@@ -19,6 +20,7 @@ interface BulkFlags {
   since?: string;
   until?: string;
   concurrency?: string;
+  verifyBeforeResend?: string;
   maxWait?: string;
   dryRun?: boolean;
   json?: boolean;
@@ -50,6 +52,7 @@ export function registerBulk(program: Command): void {
     .option('--since <time>', 'only calls starting at or after (ISO; naive = CRM_SOURCE_TIMEZONE)')
     .option('--until <time>', 'only calls starting at or before (a bare date includes the whole day)')
     .option('--concurrency <n>', 'deliveries at once (CRM_CONCURRENCY)')
+    .option('--verify-before-resend <mode>', 'auto|always|never: ask the CRM whether it holds a call before re-sending it after an uncertain attempt (CRM_VERIFY_BEFORE_RESEND, default auto)')
     .option('--max-wait <duration>', 'how long to wait for retries before leaving calls to the worker', '2m')
     .option('--dry-run', 'print one payload per line (NDJSON) and send nothing')
     .option('--json', 'print the summary as JSON, as the last stdout line')
@@ -60,12 +63,16 @@ export function registerBulk(program: Command): void {
         if (flags.concurrency !== undefined && !/^[1-9]\d*$/.test(flags.concurrency.trim())) {
           throw new CliExit(EXIT.USAGE, `error: --concurrency must be a whole number ≥ 1, got "${flags.concurrency}"`);
         }
+        if (flags.verifyBeforeResend !== undefined && !(VERIFY_BEFORE_RESEND_MODES as readonly string[]).includes(flags.verifyBeforeResend.trim())) {
+          throw new CliExit(EXIT.USAGE, `error: --verify-before-resend must be one of ${VERIFY_BEFORE_RESEND_MODES.join(', ')}, got "${flags.verifyBeforeResend}"`);
+        }
         const maxWaitMs = maxWaitFlag(flags.maxWait);
         const config = configFrom({
           CRM_LEADS_DIR: flags.leads,
           CRM_RECORDINGS_DIR: flags.recordings,
           CRM_MANIFESTS_DIR: flags.manifests,
           CRM_CONCURRENCY: flags.concurrency?.trim(),
+          CRM_VERIFY_BEFORE_RESEND: flags.verifyBeforeResend?.trim(),
         });
         const since = parseRangeFlag(flags.since, '--since', config.sourceTimezone);
         const until = parseRangeFlag(flags.until, '--until', config.sourceTimezone);

@@ -1,5 +1,5 @@
 /**
- * `crm-upload worker [--once] [--concurrency N] [--metrics-port N] [--metrics-host H]`: deliver what is
+ * `crm-upload worker [--once] [--concurrency N] [--metrics-port N] [--metrics-host H] [--verify-before-resend MODE]`: deliver what is
  * due from the outbox, until SIGINT or SIGTERM (a graceful stop, exit 0), or with `--once` until nothing
  * is due now. With `--metrics-port`, `/metrics` (Prometheus) is served beside it; with
  * `CRM_ALERT_WEBHOOK_URL`, a call going dead is alerted, and with `CRM_ALERT_BACKLOG_S` too, a backlog.
@@ -13,6 +13,7 @@ import { startMetricsServer, type MetricsServer } from '../metrics/metrics-serve
 import type { OutboxItem, Settlement } from '../outbox/outbox-store.ts';
 import type { AttemptReport } from '../worker/deliver-item.ts';
 import { installSignalHandlers } from '../worker/signals.ts';
+import { VERIFY_BEFORE_RESEND_MODES } from '../config/config.ts';
 import { CliExit, cliLogger, configFrom, EXIT, runAction, say, type GlobalOptions } from './context.ts';
 
 interface WorkerFlags {
@@ -20,6 +21,7 @@ interface WorkerFlags {
   concurrency?: string;
   metricsPort?: string;
   metricsHost?: string;
+  verifyBeforeResend?: string;
 }
 
 /** Register the `worker` command. */
@@ -31,17 +33,21 @@ export function registerWorker(program: Command): void {
     .option('--concurrency <n>', 'deliveries at once (CRM_CONCURRENCY)')
     .option('--metrics-port <n>', 'serve Prometheus /metrics on this port (0 picks a free one)')
     .option('--metrics-host <host>', 'address of /metrics', '127.0.0.1')
+    .option('--verify-before-resend <mode>', 'auto|always|never: ask the CRM whether it holds a call before re-sending it after an uncertain attempt (CRM_VERIFY_BEFORE_RESEND, default auto)')
     .action(async (flags: WorkerFlags, cmd: Command) => {
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       await runAction(globals.verbose, async () => {
         if (flags.concurrency !== undefined && !/^[1-9]\d*$/.test(flags.concurrency.trim())) {
           throw new CliExit(EXIT.USAGE, `error: --concurrency must be a whole number ≥ 1, got "${flags.concurrency}"`);
         }
+        if (flags.verifyBeforeResend !== undefined && !(VERIFY_BEFORE_RESEND_MODES as readonly string[]).includes(flags.verifyBeforeResend.trim())) {
+          throw new CliExit(EXIT.USAGE, `error: --verify-before-resend must be one of ${VERIFY_BEFORE_RESEND_MODES.join(', ')}, got "${flags.verifyBeforeResend}"`);
+        }
         const metricsPort = flags.metricsPort?.trim();
         if (metricsPort !== undefined && (!/^\d+$/.test(metricsPort) || Number(metricsPort) > 65535)) {
           throw new CliExit(EXIT.USAGE, `error: --metrics-port must be a whole number from 0 to 65535, got "${flags.metricsPort}"`);
         }
-        const config = configFrom({ CRM_CONCURRENCY: flags.concurrency?.trim() });
+        const config = configFrom({ CRM_CONCURRENCY: flags.concurrency?.trim(), CRM_VERIFY_BEFORE_RESEND: flags.verifyBeforeResend?.trim() });
         const logger = cliLogger(globals);
         // Its close() runs once, whichever of the normal end and a signal comes first.
         const session = await openDelivery(config, { logger });
