@@ -60,6 +60,7 @@ import type {
   Settlement,
   StoreCapabilities,
 } from './outbox-store.ts';
+import { redisWriteError } from './redis-write-error.ts';
 import { parseRedisTarget, type RedisTarget } from './redis-target.ts';
 
 /** Options of `openBullmqOutbox`. */
@@ -248,7 +249,15 @@ export class BullmqOutboxStore implements OutboxStore {
       };
       return { name: BULL_NAME, data, opts: jobOptions(item.callId, now) };
     });
-    await this.#queue.addBulk(jobs);
+    try {
+      await this.#queue.addBulk(jobs);
+    } catch (err) {
+      // Redis does not roll a transaction back: the jobs of this batch added before Redis refused one
+      // are taken out again, so that a refused enqueue leaves nothing behind (docs/architecture.md,
+      // "Stores" → "BullMQ").
+      await this.#undoEnqueue(items, jobs);
+      throw redisWriteError(err, this.target.shown, 'enqueue');
+    }
     const stored = await Promise.all(items.map((item) => this.redis.hget(this.#queue.toKey(item.callId), 'data')));
     const mine = items.map((_, i) => stored[i]?.includes((jobs[i] as { data: CallJobData }).data.enqueueId) === true);
     // The states of the calls that were there already, read together (a re-run finds thousands).
@@ -263,9 +272,29 @@ export class BullmqOutboxStore implements OutboxStore {
         m.zadd(this.key('open'), 'NX', now, c.callId);
         m.zadd(this.key('start'), Number.isFinite(c.start) ? c.start : 0, c.callId);
       }
-      await m.exec();
+      // ioredis answers a refused command of a MULTI as a value, not a rejection.
+      const refused = (await m.exec())?.find(([e]) => e !== null)?.[0];
+      if (refused) {
+        await this.#undoEnqueue(items, jobs);
+        throw redisWriteError(refused, this.target.shown, 'enqueue');
+      }
     }
     return results;
+  }
+
+  /**
+   * Take out what a refused enqueue added: the jobs it created (those holding its own `enqueueId`) and
+   * their index entries. Removal needs no memory, so it works on a Redis at `maxmemory`; a job a worker
+   * has already leased stays and is delivered.
+   */
+  async #undoEnqueue(items: readonly NewOutboxItem[], jobs: readonly { data: CallJobData }[]): Promise<void> {
+    const stored = await Promise.all(items.map((item) => this.redis.hget(this.#queue.toKey(item.callId), 'data').catch(() => null)));
+    for (const [i, item] of items.entries()) {
+      const enqueueId = jobs[i]?.data.enqueueId;
+      if (enqueueId === undefined || stored[i]?.includes(enqueueId) !== true) continue;
+      await this.#queue.remove(item.callId).catch(() => 0);
+      await this.redis.multi().zrem(this.key('open'), item.callId).zrem(this.key('start'), item.callId).exec().catch(() => null);
+    }
   }
 
   /** @inheritdoc */
