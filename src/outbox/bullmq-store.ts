@@ -203,7 +203,8 @@ export class BullmqOutboxStore implements OutboxStore {
   #closed = false;
   /** The shared pacer's keys; the hold (`pause`) is the queue's one rate-limit hold. */
   get #pacerKeys(): RedisPacerKeys {
-    return { slot: this.key('pacer'), last: this.key('pacer:last'), pause: this.key('pacer:pause') };
+    // The names of before (`pacer:last:…`), so that processes of both versions share one timeline.
+    return { slot: this.key('pacer'), shift: this.key('pacer:last:shift'), second: this.key('pacer:last:second'), pause: this.key('pacer:pause') };
   }
 
   /** Use `openBullmqOutbox`, which checks Redis first. */
@@ -581,7 +582,8 @@ export class BullmqOutboxStore implements OutboxStore {
     this.#open();
     await this.#queue.obliterate({ force: true });
     const pacer = this.#pacerKeys;
-    await this.redis.del(this.key('open'), this.key('start'), pacer.slot, pacer.last, pacer.pause);
+    // `pacer:last` is the last-grant key older versions wrote.
+    await this.redis.del(this.key('open'), this.key('start'), pacer.slot, pacer.shift, pacer.second, pacer.pause, this.key('pacer:last'));
   }
 
   async #settleOne(owner: string, s: Settlement): Promise<void> {

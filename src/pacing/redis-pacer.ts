@@ -5,10 +5,9 @@
  * request, as with the in-process pacer.
  *
  * Redis keys named by whoever owns them (the BullMQ store, `capabilities.sharedPacer`): the next free
- * slot, a pause (a 429's Retry-After, `holdFor`) that expires on its own, `<last>:shift`, how far the
- * timeline has moved on after stalls (see `CATCH_UP_MS` in `pacer.ts`; `last` itself held the last grant
- * before that, and is no longer written), and `<last>:second`, the grants of the last second
- * (`secondCap`). The pause is the one rate-limit hold of the queue: the store's
+ * slot, a pause (a 429's Retry-After, `holdFor`) that expires on its own, `shift`, how far the
+ * timeline has moved on after stalls (see `CATCH_UP_MS` in `pacer.ts`), and `second`, the grants of the
+ * last second (`secondCap`). The pacer derives no key of its own, so its owner can remove every one. The pause is the one rate-limit hold of the queue: the store's
  * lease reads it too. Two Lua
  * scripts, on Redis's own clock (hosts' clocks may disagree; Redis's is the one all of them share):
  * - RESERVE books the caller a slot on the timeline, slot = max(now, next, end of the pause), next =
@@ -86,8 +85,10 @@ export const PAUSE_POLL_MS = 100;
 export interface RedisPacerKeys {
   /** The next free slot (RESERVE). */
   readonly slot: string;
-  /** Base name of the timeline-shift key, `<last>:shift` (CLAIM). */
-  readonly last: string;
+  /** How far the timeline has moved on after stalls (RESERVE, CLAIM). */
+  readonly shift: string;
+  /** The grants of the last second, a sorted set (CLAIM). */
+  readonly second: string;
   /** The rate-limit hold (a 429's Retry-After), expiring on its own. */
   readonly pause: string;
 }
@@ -100,7 +101,7 @@ export interface RedisPacerKeys {
 export function createRedisPacer(redis: Redis, keys: RedisPacerKeys, requestsPerMinute: number, onError: (err: unknown) => void = () => undefined): Pacer {
   const intervalMs = pacingIntervalMs(requestsPerMinute);
   const cap = intervalMs > 0 ? secondCap(intervalMs) : 0;
-  const { slot: key, pause: pauseKey, last: lastKey } = keys;
+  const { slot: key, pause: pauseKey, shift: shiftKey, second: secondKey } = keys;
   // The last reservation this process made (its own clock), for `delayMs`, which cannot ask Redis.
   let lastSlotAt = -Infinity;
   let heldUntil = -Infinity;
@@ -142,8 +143,6 @@ export function createRedisPacer(redis: Redis, keys: RedisPacerKeys, requestsPer
           await sleep(Math.ceil(wait), undefined, { signal });
         }
       }
-      const shiftKey = `${lastKey}:shift`;
-      const secondKey = `${lastKey}:second`;
       const [slot, waitText] = (await redis.eval(RESERVE, 3, key, pauseKey, shiftKey, String(intervalMs))) as [string, string];
       const wait = Number(waitText);
       lastSlotAt = performance.now() + wait;

@@ -67,6 +67,27 @@ if (skip !== null) {
       });
     });
 
+    test('obliterate leaves no key of the queue behind, the shared pacer\'s slots and hold included', async () => {
+      const { url, prefix } = redisOutboxUrl('obliterate');
+      const store = await openBullmqOutbox(url, { warn: () => undefined });
+      const admin = new Redis(REDIS_URL);
+      try {
+        await store.enqueueMany([sampleItem('A'), sampleItem('B')]);
+        const pacer = store.capabilities.sharedPacer?.(600);
+        assert.ok(pacer, 'the BullMQ store shares a pacer');
+        await pacer.acquire(); // books a slot and records a grant
+        pacer.holdFor(60_000);
+        await waitFor('the hold to reach Redis', async () => ((await store.nextDueAt()) ?? 0) > Date.now() + 30_000, 5_000, 10);
+        assert.ok((await admin.keys(`${prefix}:*`)).length > 0);
+        await store.obliterate();
+        assert.deepEqual(await admin.keys(`${prefix}:*`), []);
+      } finally {
+        admin.disconnect();
+        await store.close();
+        await dropPrefix(prefix);
+      }
+    });
+
     test('an eviction policy other than noeviction is a loud warning; noeviction is not', async () => {
       const admin = new Redis(REDIS_URL);
       const [, before] = (await admin.config('GET', 'maxmemory-policy')) as [string, string];

@@ -23,7 +23,7 @@ describe('Redis pacer', { skip: skip ?? false }, () => {
   const freshKey = (): RedisPacerKeys => {
     const k = `crmtest-pacer-${randomUUID().slice(0, 8)}`;
     keys.push(k, `${k}:pause`, `${k}:last`, `${k}:last:shift`, `${k}:last:second`);
-    return { slot: k, pause: `${k}:pause`, last: `${k}:last` };
+    return { slot: k, pause: `${k}:pause`, shift: `${k}:last:shift`, second: `${k}:last:second` };
   };
   after(async () => {
     if (keys.length > 0) await clients[0]?.del(...keys);
