@@ -6,6 +6,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { retryPolicyOf, type Config } from '../config/config.ts';
+import { confinedRecordingFolders } from '../config/recording-folders.ts';
 import type { CrmClient } from '../crm/crm-client.ts';
 import { createHttpCrmClient } from '../crm/http-crm-client.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
@@ -54,6 +55,8 @@ export function crmClientFor(config: Config, logger?: Logger): CrmClient {
     // allows it (CRM_MAX_CONCURRENCY): a request queued for a socket would hold a paced slot unused.
     connections: Math.max(32, config.concurrency, config.maxConcurrency ?? 0),
     logger,
+    // A recording in serve's folders must really be there when uploaded (a link planted after ingest).
+    confineRecordingsTo: confinedRecordingFolders(config),
   });
 }
 

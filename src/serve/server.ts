@@ -6,7 +6,7 @@
  */
 import { createAdaptorServer } from '@hono/node-server';
 import type { Server } from 'node:http';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Hono } from 'hono';
 import { loadConfig, type Config } from '../config/config.ts';
 import type { CrmClient } from '../crm/crm-client.ts';
@@ -14,10 +14,10 @@ import { ConfigError } from '../errors.ts';
 import { listen } from '../http/listen.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import { openDelivery, openOutbox } from '../delivery/open-delivery.ts';
-import { isRedisTarget } from '../outbox/create-outbox.ts';
 import type { OutboxStore } from '../outbox/outbox-store.ts';
 import type { WorkerHandle, WorkerSummary } from '../worker/worker.ts';
 import { createHttpCrmClient } from '../crm/http-crm-client.ts';
+import { defaultUploadsDir } from '../config/recording-folders.ts';
 import { ensurePrivateDir } from '../fs/private-files.ts';
 import { allowedHosts } from '../http/host-allowlist.ts';
 import { checkTokenStrength, newToken } from '../http/token.ts';
@@ -112,10 +112,8 @@ export interface IngestServer {
   close(): Promise<WorkerSummary | null>;
 }
 
-/** The default folder of uploaded recordings for a config. */
-export function defaultUploadsDir(config: Pick<Config, 'outbox' | 'cwd'>): string {
-  return isRedisTarget(config.outbox) ? resolve(config.cwd, '.crm-upload', 'ingest-recordings') : join(dirname(config.outbox), 'ingest-recordings');
-}
+/** The default folder of uploaded recordings for a config (shared with every worker's upload confinement). */
+export { defaultUploadsDir };
 
 /** `http://host:port`, with an IPv6 address in brackets. */
 function originOf(host: string, port: number): string {

@@ -14,6 +14,8 @@ import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../src/config/config.ts';
 import { createHttpCrmClient } from '../../src/crm/http-crm-client.ts';
+import { confinedRecordingFolders } from '../../src/config/recording-folders.ts';
+import { crmClientFor } from '../../src/delivery/open-delivery.ts';
 import { ConfigError } from '../../src/errors.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { maskText, redactUrl } from '../../src/log/mask.ts';
@@ -203,6 +205,26 @@ describe('uploading a recording: no link followed, confined, the key only to the
       const good = await client.uploadRecording(join(folder, 'real.ogg'), { idempotencyKey: 'd' });
       assert.equal(good.kind === 'response' ? good.status : 0, 200, JSON.stringify(good));
       assert.deepEqual(crm.state.store.uploads().map((u) => [u.originalName, u.size]), [['real.ogg', readFileSync(OGG).length]]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("every worker's client (crmClientFor) confines CRM_RECORDINGS_DIR and serve's default uploads folder; a recording elsewhere is not confined", async () => {
+    const folder = join(dir, 'confined');
+    mkdirSync(folder);
+    writeFileSync(join(dir, 'elsewhere.ogg'), readFileSync(OGG));
+    mkdirSync(join(dir, 'linked-target'));
+    writeFileSync(join(dir, 'linked-target', 'x.ogg'), readFileSync(OGG));
+    symlinkSync(join(dir, 'linked-target'), join(folder, 'sub'));
+    const config = loadConfig({ env: { CRM_API_URL: crm.callDataUrl, CRM_OUTBOX: join(dir, 'o', 'outbox.db'), CRM_RECORDINGS_DIR: folder }, cwd: dir, envFile: null });
+    assert.deepEqual(confinedRecordingFolders(config), [join(dir, 'o', 'ingest-recordings'), folder]);
+    const client = crmClientFor(config);
+    try {
+      const out = await client.uploadRecording(join(folder, 'sub', 'x.ogg'), { idempotencyKey: 'e' });
+      assert.match(out.kind === 'error' ? out.message : 'uploaded', /leads outside its recordings folder/);
+      const free = await client.uploadRecording(join(dir, 'elsewhere.ogg'), { idempotencyKey: 'f' });
+      assert.equal(free.kind === 'response' ? free.status : 0, 200, 'a bulk recording outside the confined folders still goes');
     } finally {
       await client.close();
     }
