@@ -84,8 +84,12 @@ export const OPENAPI_DOCUMENT = {
           '202': { description: 'Enqueued durably, or already there (then `enqueued` is false and nothing changed).', content: { 'application/json': { schema: { $ref: '#/components/schemas/Accepted' } } } },
           '400': errorResponse('Invalid input: `problems` names every field that is wrong.'),
           '401': errorResponse('Missing or wrong Bearer token.'),
+          '403': errorResponse('Sent by a browser for another site (`Origin`, `Sec-Fetch-Site`): agents call this API directly.'),
+          '409': errorResponse('Another payload is already queued under this callId (the same payload again is a 202).'),
           '413': errorResponse('The body is over the size limit.'),
           '415': errorResponse('Neither JSON nor multipart/form-data.'),
+          '421': errorResponse('The `Host` header does not name this server (see `--allow-host`).'),
+          '503': errorResponse('Too many uploads at once, or too little free disk for a recording: try again after `Retry-After` seconds.'),
         },
       },
     },
@@ -93,9 +97,10 @@ export const OPENAPI_DOCUMENT = {
       get: {
         operationId: 'getCall',
         summary: "A call's delivery state.",
-        parameters: [{ name: 'callId', in: 'path', required: true, schema: { type: 'string' } }],
+        parameters: [{ name: 'callId', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,128}$' } }],
         responses: {
           '200': { description: 'The outbox item.', content: { 'application/json': { schema: { $ref: '#/components/schemas/CallStatus' } } } },
+          '400': errorResponse('Not a valid callId (1-128 of A-Z a-z 0-9 . _ -, not all digits).'),
           '401': errorResponse('Missing or wrong Bearer token.'),
           '404': errorResponse('No such call in the outbox.'),
         },
@@ -103,7 +108,7 @@ export const OPENAPI_DOCUMENT = {
     },
   },
   components: {
-    securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'CRM_INGEST_TOKEN' } },
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'CRM_INGEST_TOKEN, or the token serve printed at start when none is set; always required.' } },
     schemas: {
       CallRequest: {
         type: 'object',
@@ -121,7 +126,7 @@ export const OPENAPI_DOCUMENT = {
           },
           recordingPath: { type: 'string', description: 'A recording inside the server\'s CRM_RECORDINGS_DIR (absolute, or relative to it). Anything outside it, by `..` or by a symbolic link, is refused unread. A file not there yet is waited for by the worker.' },
           callerNumber: { type: 'string', description: 'The caller\'s number; normalised to E.164 with CRM_DEFAULT_REGION.' },
-          callId: { type: 'string', description: 'Overrides the derived callId.' },
+          callId: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,128}$', description: 'Overrides the derived callId: 1-128 of A-Z a-z 0-9 . _ -, not all digits.' },
           campaignId: idField('campaign id', 'CRM_CAMPAIGN_ID'),
           voiceAgentId: idField('voice agent id', 'CRM_VOICE_AGENT_ID'),
           clientId: idField('client id', 'CRM_CLIENT_ID'),
