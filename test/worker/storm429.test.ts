@@ -12,9 +12,11 @@ import { byCallId, items, setup, testConfig } from './harness.ts';
 test('Retry-After is honoured, attempts are not used up, all delivered after the storm', { timeout: 30_000 }, async (t) => {
   // In its own process, as a real CRM is: its clock stamps each arrival when it happens, not when the
   // client's work on a shared event loop lets it run.
-  const crm = await spawnLocalCrmProcess(['--latency-ms', '5']);
-  // maxAttempts 1: if a rate-limited answer cost an attempt, every call would go dead at once.
-  const config = testConfig({ concurrency: 8, maxAttempts: 1, retryScheduleMs: [20] });
+  // A minute to start: a loaded machine is slow to start a process.
+  const crm = await spawnLocalCrmProcess(['--latency-ms', '5'], 60_000);
+  // maxAttempts 1: if a rate-limited answer cost an attempt, every call would go dead at once. A long
+  // request timeout, so that a slow answer on a loaded machine is not a timed-out attempt either.
+  const config = testConfig({ concurrency: 8, maxAttempts: 1, retryScheduleMs: [20], timeoutMs: 30_000 });
   const h = setup(crm.url, config);
   t.after(async () => {
     await h.close();
