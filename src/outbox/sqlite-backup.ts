@@ -13,7 +13,8 @@
 import { existsSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { backup, DatabaseSync } from 'node:sqlite';
+import * as sqlite from 'node:sqlite';
+import { DatabaseSync } from 'node:sqlite';
 import { ConfigError } from '../errors.ts';
 import { syncDir } from '../fs/durable.ts';
 import { createPrivateFileSync } from '../fs/private-files.ts';
@@ -28,6 +29,19 @@ export const E_OUTBOX_MISSING = 'E_OUTBOX_MISSING';
 
 // As many pages as a file can have: the whole copy in one step, hence one read transaction.
 const ALL_PAGES = 2 ** 31 - 1;
+
+/**
+ * `node:sqlite`'s `backup()`, looked up when needed rather than imported by name: it came after the
+ * module itself (Node 22.16 / 23.8), and a named import missing on an older Node would stop every
+ * command from loading, not only this one.
+ */
+function onlineBackup(): typeof sqlite.backup {
+  const fn = (sqlite as Partial<typeof sqlite>).backup;
+  if (typeof fn !== 'function') {
+    throw new ConfigError(`this Node.js (${process.versions.node}) has no SQLite online backup (node:sqlite backup()); run crm-upload backup with Node 22.16 or newer`);
+  }
+  return fn;
+}
 
 /** What a backup wrote. */
 export interface BackupResult extends OutboxFileReport {
@@ -55,7 +69,7 @@ export async function backupSqliteOutbox(source: string, dest: string): Promise<
     if (version > SCHEMA_VERSION) throw new OutboxVersionError(from, version, SCHEMA_VERSION);
     // Created 0600 first: SQLite then writes into it and keeps the mode.
     createPrivateFileSync(partial);
-    pages = await backup(db, partial, { rate: ALL_PAGES });
+    pages = await onlineBackup()(db, partial, { rate: ALL_PAGES });
   } catch (err) {
     await unlink(partial).catch(() => undefined);
     throw err;
