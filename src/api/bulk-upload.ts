@@ -24,7 +24,7 @@ import { buildPayload } from '../payload/build-payload.ts';
 import type { CallPayload } from '../payload/call-payload.ts';
 import { assertValidPayload, callDataValidator } from '../payload/validate-payload.ts';
 import type { WorkerHandle } from '../worker/worker.ts';
-import { openDelivery, type DeliverySession } from './delivery-session.ts';
+import { openDelivery, type DeliverySession } from '../delivery/open-delivery.ts';
 import { DEFAULT_MAX_WAIT_MS } from './upload-call.ts';
 
 /** Progress of a bulk run, for a progress bar or periodic lines. */

@@ -7,7 +7,7 @@ import type { Config } from '../config/config.ts';
 import type { Logger } from '../log/logger.ts';
 import type { OutboxItem, OutboxState, OutboxStore } from '../outbox/outbox-store.ts';
 import type { CallPayload } from '../payload/call-payload.ts';
-import { openDelivery } from './delivery-session.ts';
+import { openDelivery } from '../delivery/open-delivery.ts';
 import { prepareCall, type CallFiles, type PreparedCall } from './prepare-call.ts';
 
 /** Options of a single-call upload. */

@@ -17,7 +17,7 @@ import type { OutboxItem, OutboxStore, Settlement } from '../outbox/outbox-store
 import { buildPayload } from '../payload/build-payload.ts';
 import { assertValidPayload } from '../payload/validate-payload.ts';
 import type { WorkerHandle } from '../worker/worker.ts';
-import { openDelivery } from './delivery-session.ts';
+import { openDelivery } from '../delivery/open-delivery.ts';
 
 /** Options of `watchFolders`. */
 export interface WatchOptions {

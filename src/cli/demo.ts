@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bulkUploadFromDirectory } from '../api/bulk-upload.ts';
-import { crmClientFor } from '../api/delivery-session.ts';
+import { crmClientFor } from '../delivery/open-delivery.ts';
 import { loadConfig } from '../config/config.ts';
 import { startLocalCrm } from '../local-crm/server.ts';
 import { maskText } from '../log/mask.ts';

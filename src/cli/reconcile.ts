@@ -5,7 +5,7 @@
  * 2 for a usage or configuration error.
  */
 import type { Command } from 'commander';
-import { openDelivery } from '../api/delivery-session.ts';
+import { openDelivery } from '../delivery/open-delivery.ts';
 import { reconcile, reconciled, DEFAULT_PAGE_SIZE, type ReconcileReport } from '../reconcile/reconcile.ts';
 import { CliExit, cliLogger, configFrom, EXIT, out, runAction, say, type GlobalOptions } from './context.ts';
 import { parseRangeFlag } from './time-range.ts';

@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { createAlerter, deadCallOf, type Alerter } from '../alerts/alerter.ts';
 import { startBacklogWatch, type BacklogWatch } from '../alerts/backlog-watch.ts';
-import { openDelivery } from '../api/delivery-session.ts';
+import { openDelivery } from '../delivery/open-delivery.ts';
 import { createDeliveryMetrics, createOutboxGauges, newRegistry, type DeliveryMetricHooks } from '../metrics/metrics.ts';
 import { startMetricsServer, type MetricsServer } from '../metrics/metrics-server.ts';
 import type { OutboxItem, Settlement } from '../outbox/outbox-store.ts';

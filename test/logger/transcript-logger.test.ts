@@ -8,7 +8,7 @@ import { TranscriptLogger, type TranscriptSession } from '../../src/logger/trans
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { readInputFile } from '../../src/ingest/read-file.ts';
 import { openSqliteOutbox } from '../../src/outbox/sqlite-outbox-store.ts';
-import { crmClientFor } from '../../src/api/delivery-session.ts';
+import { crmClientFor } from '../../src/delivery/open-delivery.ts';
 import { prepareCall } from '../../src/api/prepare-call.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { startWorker } from '../../src/worker/worker.ts';

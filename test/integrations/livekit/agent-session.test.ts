@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { voice, type llm } from '@livekit/agents';
-import { crmClientFor } from '../../../src/api/delivery-session.ts';
+import { crmClientFor } from '../../../src/delivery/open-delivery.ts';
 import { attachCrmUpload, readJournal, type CrmUploadAttachment, type FinalizeResult } from '../../../src/integrations/livekit/index.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import { openSqliteOutbox } from '../../../src/outbox/sqlite-outbox-store.ts';

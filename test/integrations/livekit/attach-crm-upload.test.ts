@@ -5,7 +5,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from '
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { llm } from '@livekit/agents';
-import { crmClientFor } from '../../../src/api/delivery-session.ts';
+import { crmClientFor } from '../../../src/delivery/open-delivery.ts';
 import { attachCrmUpload } from '../../../src/integrations/livekit/index.ts';
 import { createLogger } from '../../../src/log/logger.ts';
 import { openSqliteOutbox } from '../../../src/outbox/sqlite-outbox-store.ts';
