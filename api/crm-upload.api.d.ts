@@ -285,6 +285,7 @@ export interface Config {
     maxAttempts: number;
     retryScheduleMs: number[];
     recordingWaitMs: number;
+    verifyBeforeResend: VerifyBeforeResend;
     ingestToken: string | null;
     dashboardToken: string | null;
     alertWebhookUrl: string | null;
@@ -298,6 +299,8 @@ export interface Config {
     manifestsDir: string | null;
     cwd: string;
 }
+export type VerifyBeforeResend = 'auto' | 'always' | 'never';
+export declare const VERIFY_BEFORE_RESEND_MODES: readonly VerifyBeforeResend[];
 export interface LoadConfigOptions {
     env?: NodeJS.ProcessEnv;
     cwd?: string;
@@ -1344,6 +1347,7 @@ import type { CrmClient } from '../crm/crm-client.ts';
 import type { OutboxItem, OutboxStore, Settlement } from '../outbox/outbox-store.ts';
 import type { Pacer } from '../pacing/pacer.ts';
 import { type AudioFigures } from './recording-step.ts';
+import type { ResendVerifier } from './verify-step.ts';
 import { type RetryPolicy } from '../policy/retry-policy.ts';
 export interface DeliverySettings {
     retryPolicy: RetryPolicy;
@@ -1359,10 +1363,11 @@ export interface DeliverContext {
     probe?: (path: string) => Promise<AudioFigures>;
     now?: () => number;
     random?: () => number;
+    verifier?: ResendVerifier;
 }
 export interface AttemptReport {
     settlement: Settlement;
-    step: 'recording' | 'call-data' | null;
+    step: 'recording' | 'verify' | 'call-data' | null;
     status: number | null;
     durationMs: number;
     recordingNote: string | null;
@@ -1433,6 +1438,48 @@ export declare function waitForCompleteFile(options: Pick<RecordingStepOptions, 
 export declare function runRecordingStep(options: RecordingStepOptions): Promise<RecordingStepResult>;
 export declare function uploadedUrl(result: CrmResult): string | null;
 
+// ---- worker/verify-step.d.ts ----
+import type { VerifyBeforeResend } from '../config/config.ts';
+import type { CrmClient, CrmResult } from '../crm/crm-client.ts';
+import type { Logger } from '../log/logger.ts';
+import type { Pacer } from '../pacing/pacer.ts';
+import type { CallPayload } from '../payload/call-payload.ts';
+export type VerifyVerdict =
+{
+    kind: 'present-same';
+    copies: number;
+}
+ | {
+    kind: 'present-different';
+    copies: number;
+    ours: string;
+    theirs: string;
+}
+ | {
+    kind: 'absent';
+}
+ | {
+    kind: 'unverified';
+    reason: string;
+    notOffered: boolean;
+};
+export declare function judgeListing(result: CrmResult, callId: string, payload: CallPayload): VerifyVerdict;
+export interface VerifyCheck {
+    verdict: VerifyVerdict;
+    result: CrmResult;
+}
+export declare class ResendVerifier {
+    #private;
+    readonly mode: VerifyBeforeResend;
+    constructor(mode: VerifyBeforeResend, logger: Logger);
+    get active(): boolean;
+    check(callId: string, payload: CallPayload, ctx: {
+        client: CrmClient;
+        pacer: Pacer;
+        signal?: AbortSignal;
+    }): Promise<VerifyCheck>;
+}
+
 // ---- worker/worker.d.ts ----
 import { type Config } from '../config/config.ts';
 import type { CrmClient } from '../crm/crm-client.ts';
@@ -1442,7 +1489,8 @@ import type { Pacer } from '../pacing/pacer.ts';
 import type { RetryPolicy } from '../policy/retry-policy.ts';
 import { type AttemptReport } from './deliver-item.ts';
 import type { AudioFigures } from './recording-step.ts';
-export type WorkerConfig = Pick<Config, 'timeoutMs' | 'rateLimit' | 'concurrency' | 'maxAttempts' | 'retryScheduleMs' | 'recordingWaitMs'> & Partial<Pick<Config, 'maxConcurrency'>>;
+export type WorkerConfig = Pick<Config, 'timeoutMs' | 'rateLimit' | 'concurrency' | 'maxAttempts' | 'retryScheduleMs' | 'recordingWaitMs'> &
+Partial<Pick<Config, 'verifyBeforeResend'>> & Partial<Pick<Config, 'maxConcurrency'>>;
 export interface WorkerOptions {
     store: OutboxStore;
     client: CrmClient;

@@ -35,6 +35,7 @@ export interface Config {
     maxAttempts: number;
     retryScheduleMs: number[];
     recordingWaitMs: number;
+    verifyBeforeResend: VerifyBeforeResend;
     ingestToken: string | null;
     dashboardToken: string | null;
     alertWebhookUrl: string | null;
@@ -48,6 +49,8 @@ export interface Config {
     manifestsDir: string | null;
     cwd: string;
 }
+export type VerifyBeforeResend = 'auto' | 'always' | 'never';
+export declare const VERIFY_BEFORE_RESEND_MODES: readonly VerifyBeforeResend[];
 export interface LoadConfigOptions {
     env?: NodeJS.ProcessEnv;
     cwd?: string;
