@@ -159,7 +159,7 @@ async function checkRedis(target: RedisTarget, timeoutMs: number, warn: (m: stri
       await probe.connect();
       await probe.ping();
     } catch (err) {
-      throw new ConfigError(`cannot reach Redis at ${target.shown} (CRM_OUTBOX): ${(err as Error).message}`, { variable: 'CRM_OUTBOX' }, { cause: err });
+      throw new ConfigError(`cannot reach Redis at ${target.shown} (CRM_OUTBOX): ${(err as Error).message}`, { variable: 'CRM_OUTBOX', cause: err });
     }
     try {
       const [, policy] = (await probe.config('GET', 'maxmemory-policy')) as [string, string];
@@ -303,7 +303,7 @@ export class BullmqOutboxStore implements OutboxStore {
     this.#open();
     checkLease(options, options.owner);
     if (options.callIds !== undefined) {
-      throw new CrmUploadError('E_OUTBOX_UNSUPPORTED', 'the BullMQ outbox hands out jobs in its own order and cannot lease chosen calls', {});
+      throw new CrmUploadError('the BullMQ outbox hands out jobs in its own order and cannot lease chosen calls', { code: 'E_OUTBOX_UNSUPPORTED' });
     }
     if (options.limit === 0) return [];
     // The CRM said "too many" (a 429's hold through the shared pacer): no process takes jobs until it ends.
@@ -360,7 +360,7 @@ export class BullmqOutboxStore implements OutboxStore {
       if (v !== undefined && v !== null && !Number.isFinite(v)) throw new TypeError(`recording ${key} must be a finite number, got ${v}`);
     }
     const job = await this.#job(callId);
-    if (job === undefined) throw new CrmUploadError('E_OUTBOX_MISSING', `no outbox item ${callId} to checkpoint the recording on`, { callId });
+    if (job === undefined) throw new CrmUploadError(`no outbox item ${callId} to checkpoint the recording on`, { code: 'E_OUTBOX_MISSING', callId });
     const recording = { ...job.data.recording };
     for (const key of ['url', 'size', 'duration', 'note'] as const) {
       if (checkpoint[key] !== undefined) Object.assign(recording, { [key]: checkpoint[key] });
@@ -764,7 +764,7 @@ export class BullmqOutboxStore implements OutboxStore {
   }
 
   #open(): void {
-    if (this.#closed) throw new CrmUploadError('E_OUTBOX_CLOSED', `the outbox ${this.target.shown} is closed`, {});
+    if (this.#closed) throw new CrmUploadError(`the outbox ${this.target.shown} is closed`, { code: 'E_OUTBOX_CLOSED' });
   }
 }
 
@@ -840,13 +840,13 @@ function toItem(
 }
 
 function checkNewItem(item: NewOutboxItem): void {
-  if (typeof item.callId !== 'string' || item.callId === '') throw new InputError('E_OUTBOX_ITEM', 'an outbox item needs a non-empty callId');
+  if (typeof item.callId !== 'string' || item.callId === '') throw new InputError('an outbox item needs a non-empty callId', { code: 'E_OUTBOX_ITEM' });
   // BullMQ reserves ids that are whole numbers for its own counter, and ':' separates its keys.
   if (/^\d+$/.test(item.callId) || item.callId.includes(':')) {
-    throw new InputError('E_OUTBOX_ITEM', `callId ${item.callId} cannot be a BullMQ job id (digits only, or a ':')`, { callId: item.callId });
+    throw new InputError(`callId ${item.callId} cannot be a BullMQ job id (digits only, or a ':')`, { code: 'E_OUTBOX_ITEM', callId: item.callId });
   }
   if (item.payload === null || typeof item.payload !== 'object') {
-    throw new InputError('E_OUTBOX_ITEM', `outbox item ${item.callId} has no payload object`, { callId: item.callId });
+    throw new InputError(`outbox item ${item.callId} has no payload object`, { code: 'E_OUTBOX_ITEM', callId: item.callId });
   }
 }
 
