@@ -173,6 +173,38 @@ describe('crm-upload backup / restore', () => {
     assert.deepEqual(readdirSync(dir), ['not-an-outbox.db']);
   });
 
+  test('backup of a missing outbox exits 2 and writes nothing; restore --force replaces an outbox held open, saying so', async () => {
+    const dir = tempDir('crm-restore-force-');
+    const env = (outbox: string) => cliEnv('http://127.0.0.1:9/apis/api/public/call-data', { CRM_OUTBOX: outbox });
+    const none = await runCli(['backup', join(dir, 'b.db')], env(join(dir, 'missing', 'outbox.db')));
+    assert.equal(none.code, 2, none.stderr);
+    assert.match(none.stderr, /E_OUTBOX_MISSING: no outbox at .*missing\/outbox\.db: nothing to back up/);
+    assert.deepEqual(readdirSync(dir), []);
+
+    const outbox = join(dir, 'outbox.db');
+    const store = openSqliteOutbox(outbox);
+    await store.enqueueMany([0, 1, 2].map((i) => ({ callId: makePayload(i).callDetails.callId, payload: makePayload(i), recordingPath: null })));
+    await store.close();
+    const backupFile = join(dir, 'b.db');
+    assert.equal((await runCli(['backup', backupFile], env(outbox))).code, 0);
+    const holder = new DatabaseSync(outbox); // another process's open outbox, as far as the CLI can tell
+    try {
+      holder.prepare('SELECT count(*) FROM outbox').get();
+      const refused = await runCli(['restore', backupFile], env(outbox));
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(refused.stderr, new RegExp(E_OUTBOX_IN_USE));
+      const forced = await runCli(['restore', backupFile, '--force', '--json'], env(outbox));
+      assert.equal(forced.code, 0, forced.stderr);
+      assert.match(forced.stderr, /warning: the outbox was open in another process: stop it now/);
+      const result = JSON.parse(forced.stdout) as { forced: boolean; replacedBy: string; counts: { pending: number } };
+      assert.equal(result.forced, true);
+      assert.equal(result.counts.pending, 3);
+      assert.ok(existsSync(result.replacedBy));
+    } finally {
+      holder.close();
+    }
+  });
+
   test('a BullMQ outbox is refused with the reason (exit 2): Redis persistence backs it up', async () => {
     const env = cliEnv('http://127.0.0.1:9/apis/api/public/call-data', { CRM_OUTBOX: 'redis://127.0.0.1:6379/0?queue=crm-backup-test' });
     for (const args of [['backup', join(tempDir(), 'b.db')], ['restore', join(tempDir(), 'b.db')]]) {
