@@ -15,7 +15,7 @@ import { maskText } from '../log/mask.ts';
 import type { OutboxStore } from '../outbox/outbox-store.ts';
 import { crossSiteReason } from '../http/cross-site.ts';
 import { hostAllowed } from '../http/host-allowlist.ts';
-import { callIdProblem, E_CALL_ID, shownCallId } from '../payload/call-id-rules.ts';
+import { callIdProblem, E_CALL_ID, InvalidCallIdError, shownCallId } from '../payload/call-id-rules.ts';
 import { bearerMatches } from './auth.ts';
 import { callStatusOf } from './call-status.ts';
 import { E_SERVE_CROSS_SITE, E_SERVE_HOST, E_SERVE_NOT_FOUND, E_SERVE_UNAUTHORIZED, invalidRequest, ServeRequestError } from './errors.ts';
@@ -54,6 +54,10 @@ export function createIngestApp(options: IngestAppOptions): Hono<IngestEnv> {
       if (err.status === 413) c.header('connection', 'close');
       if (err.retryAfterSeconds !== null) c.header('retry-after', String(err.retryAfterSeconds));
       return c.json(errorBody(err.code, err.message, err.problems), err.status);
+    }
+    if (err instanceof InvalidCallIdError) {
+      // Checked again where a call joins a batch (enqueue-batcher): still the client's id, still a 400.
+      return c.json(errorBody(E_CALL_ID, err.message), 400);
     }
     // Not the client's fault (the outbox failed, a bug): the client may retry, the call is not lost.
     logger.error({ err: maskText(err instanceof Error ? err.message : String(err)), path: c.req.path }, 'ingest request failed');

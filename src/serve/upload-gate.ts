@@ -5,6 +5,7 @@
  * disk never breaks the outbox's own writes for every caller.
  */
 import { statfs } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { busy } from './errors.ts';
 
 /** Default most multipart uploads in flight at once. */
@@ -42,8 +43,15 @@ export function createUploadGate(max: number): UploadGate {
 
 /** Bytes free for this user in the file system holding `dir` (or its nearest existing parent). */
 export async function freeBytes(dir: string): Promise<number> {
-  const info = await statfs(dir);
-  return info.bavail * info.bsize;
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      const info = await statfs(d);
+      return info.bavail * info.bsize;
+    } catch (err) {
+      // A folder removed under a running server: the file system is its parent's.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(d) === d) throw err;
+    }
+  }
 }
 
 /**
