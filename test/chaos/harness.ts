@@ -65,7 +65,7 @@ export function groupBy<T>(records: readonly T[], key: (r: T) => string | null):
  * the enqueued one (a delivered recording adds its URL and figures).
  */
 export async function assertCrmSide(
-  admin: CrmAdmin,
+  admin: Pick<CrmAdmin, 'calls' | 'stats' | 'requests'>,
   expected: readonly CallPayload[],
   options: CrmCheckOptions,
   compare: (stored: CallPayload) => CallPayload = (p) => p,
