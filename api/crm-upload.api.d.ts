@@ -312,6 +312,11 @@ export declare function loadConfig(options?: LoadConfigOptions): Config;
 export declare function retryPolicyOf(config: Pick<Config, 'retryScheduleMs' | 'maxAttempts'>): RetryPolicy;
 export declare function redactConfig(config: Config): Record<string, unknown>;
 
+// ---- config/recording-folders.d.ts ----
+import type { Config } from './config.ts';
+export declare function defaultUploadsDir(config: Pick<Config, 'outbox' | 'cwd'>): string;
+export declare function confinedRecordingFolders(config: Pick<Config, 'outbox' | 'cwd' | 'recordingsDir'>): string[];
+
 // ---- crm/classify-outcome.d.ts ----
 import { DEFAULT_RETRY_AFTER_CAP_MS } from '../policy/retry-policy.ts';
 import type { CrmResult } from './crm-client.ts';
@@ -1261,6 +1266,7 @@ import type { CrmClient } from '../crm/crm-client.ts';
 import { type Logger } from '../log/logger.ts';
 import type { OutboxStore } from '../outbox/outbox-store.ts';
 import type { WorkerHandle, WorkerSummary } from '../worker/worker.ts';
+import { defaultUploadsDir } from '../config/recording-folders.ts';
 import { type IngestEnv } from './app.ts';
 export declare const DEFAULT_HOST = "127.0.0.1";
 export declare const DEFAULT_PORT = 8787;
@@ -1300,7 +1306,7 @@ export interface IngestServer {
     app: Hono<IngestEnv>;
     close(): Promise<WorkerSummary | null>;
 }
-export declare function defaultUploadsDir(config: Pick<Config, 'outbox' | 'cwd'>): string;
+export { defaultUploadsDir };
 export declare function startIngestServer(options?: IngestServerOptions): Promise<IngestServer>;
 
 // ---- serve/upload-gate.d.ts ----
