@@ -245,7 +245,8 @@ describe('crm-upload send', { concurrency: 3 }, () => {
       const r = await runCli(['send', LOGGER_FIXTURE], env, 20_000);
       assert.equal(r.code, 1, r.stderr);
       assert.match(r.stderr, /time(d)?[ -]?out/i);
-      assert.ok(r.ms < 8_000, `send returned after ${r.ms} ms`);
+      // Not a hang, shown by order rather than a stopwatch: the CLI gave up before the CRM's answer was
+      // due, so the CRM dropped the abandoned request instead of storing it.
       assert.equal((await crmAdmin(crm.url).calls()).length, 0, 'the slow request was abandoned, not stored');
     });
   });

@@ -11,9 +11,8 @@ import { crmAdmin, startTestCrm } from '../helpers/local-crm.ts';
 import { CLI_MAIN, cliEnv, runCli, spawnNode } from './child.ts';
 import { items, setup, testConfig } from './harness.ts';
 
-const GRACE_MS = 10_000; // the worker's default grace period
 
-test('SIGTERM during delivery: exit 0 within the grace period, nothing lost', { timeout: 40_000 }, async (t) => {
+test('SIGTERM during delivery: the requests in flight finish, exit 0, nothing lost', { timeout: 40_000 }, async (t) => {
   const crm = await startTestCrm({ latencyMs: 150 });
   const h = setup(crm.url, testConfig());
   t.after(async () => {
@@ -30,13 +29,10 @@ test('SIGTERM during delivery: exit 0 within the grace period, nothing lost', { 
     assert.equal(worker.child.exitCode, null, `worker ended early: ${worker.stderr()}`);
     await sleep(20);
   }
-  const signalled = Date.now();
   worker.child.kill('SIGTERM');
   const { code, signal } = await worker.exited;
-  const tookMs = Date.now() - signalled;
   assert.equal(signal, null);
   assert.equal(code, 0, worker.stderr());
-  assert.ok(tookMs < GRACE_MS, `took ${tookMs} ms`);
 
   const counts = await h.store.counts();
   assert.equal(counts.in_flight, 0, 'nothing left leased');
