@@ -75,6 +75,10 @@ export async function deliverItem(item: OutboxItem, ctx: DeliverContext): Promis
   const verifyMs = verified?.result.durationMs ?? 0;
 
   await ctx.pacer.acquire(ctx.signal);
+  // The POST must end before the lease does (the recording step and the listing took part of it): past
+  // the lease another worker may take the item over, find nothing yet in the CRM and send it too.
+  const late = tooLateToSend(item, ctx, [...prepared.log, ...verifyLog], prepared.durationMs + verifyMs, prepared.recordingNote);
+  if (late !== null) return late;
   const result = await ctx.client.postCallData(prepared.payload, { idempotencyKey: idempotencyKey(item.callId, 'call-data'), signal: ctx.signal });
   if (result.kind === 'response' && result.status < 300) failPoint('after-post');
   const { settlement, status } = decide(item, classifyOutcome(result, { retryAfterCapMs: ctx.settings.retryPolicy.retryAfterCapMs }), result, ctx);
@@ -91,6 +95,25 @@ export async function deliverItem(item: OutboxItem, ctx: DeliverContext): Promis
     recordingNote: prepared.recordingNote,
     ...(prepared.uploadedBytes === undefined ? {} : { uploadedBytes: prepared.uploadedBytes }),
   };
+}
+
+/**
+ * When less than a request timeout of the lease is left, the report of an attempt that ends without its
+ * POST: due again at once, without spending an attempt (as a recording not ready yet), its `uncertain`
+ * flag left as it was; the next lease gives the full time. Null when there is time to send.
+ */
+function tooLateToSend(
+  item: OutboxItem,
+  ctx: Pick<DeliverContext, 'now' | 'settings'>,
+  log: AttemptLogEntry[],
+  durationMs: number,
+  recordingNote: string | null,
+): AttemptReport | null {
+  const now = (ctx.now ?? steadyNow)();
+  if (item.leaseUntil === null || item.leaseUntil - now >= ctx.settings.timeoutMs) return null;
+  const error = `not sent: ${Math.max(0, Math.round(item.leaseUntil - now))} ms of the lease left, less than a request timeout`;
+  const settlement: Settlement = { callId: item.callId, kind: 'wait', nextAttemptAt: now, status: null, error, log };
+  return { settlement, step: null, status: null, durationMs, recordingNote };
 }
 
 /**

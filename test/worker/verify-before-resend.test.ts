@@ -200,6 +200,39 @@ describe('the worker asks before re-sending', () => {
   });
 });
 
+test('a listing that leaves less than a request timeout of the lease: no POST, due again at once, no attempt spent', { timeout: 30_000 }, async (t) => {
+  // The listing answers 800 ms late; a lease of 2.5 s with a 2 s request timeout then has too little left.
+  const crm = await startTestCrm({ latencyMs: 800 });
+  const h = setup(crm.url, config({ timeoutMs: 2_000 }));
+  t.after(async () => {
+    await h.close();
+    await crm.close();
+  });
+  const [item] = items(1, 80);
+  assert.ok(item);
+  await h.store.enqueue(item);
+  await h.store.lease({ limit: 1, leaseMs: 5_000, owner: 'earlier' });
+  await h.store.settle('earlier', [{ callId: item.callId, kind: 'retry', nextAttemptAt: Date.now(), status: null, error: 'timeout', uncertain: true }]);
+  const [leased] = await h.store.lease({ limit: 1, leaseMs: 2_500, owner: 'w' });
+  assert.ok(leased?.uncertain);
+  const { deliverItem } = await import('../../src/worker/deliver-item.ts');
+  const { ResendVerifier } = await import('../../src/worker/verify-step.ts');
+  const { createPacer } = await import('../../src/pacing/pacer.ts');
+  const { retryPolicy } = await import('../../src/policy/retry-policy.ts');
+  const report = await deliverItem(leased, {
+    store: h.store,
+    client: h.client,
+    pacer: createPacer(0),
+    settings: { retryPolicy: retryPolicy({ scheduleMs: [10], maxAttempts: 4 }), recordingWaitMs: 0, timeoutMs: 2_000 },
+    verifier: new ResendVerifier('auto', createLogger({ level: 'silent' })),
+  });
+  assert.equal(report.settlement.kind, 'wait');
+  assert.match(report.settlement.kind === 'wait' ? report.settlement.error : '', /^not sent: \d+ ms of the lease left, less than a request timeout$/);
+  assert.equal(report.settlement.uncertain, undefined, 'the flag is left as it was');
+  assert.deepEqual(report.settlement.log?.map((e) => [e.step, e.outcome]), [['verify', 'absent']]);
+  assert.deepEqual(await seen(crm), { posts: 0, gets: 1, records: 0, duplicates: 0 });
+});
+
 describe('a listing that is not offered', () => {
   /** A CRM whose POST creates (201) and whose GET call-data answers 404; counts both. */
   async function noListingCrm(): Promise<{ url: string; counts: { post: number; get: number }; close(): Promise<void> }> {
