@@ -71,8 +71,9 @@ describe('exactly once against a CRM that ignores Idempotency-Key (SQLite, bulk)
     const crm = await startTestCrm({ ignoreIdempotency: true, lostAnswerRate: LOST_ANSWER_RATE, seed: 19 });
     t.after(() => crm.close());
     const admin = crmAdmin(crm.url);
-    // A short request timeout keeps the leases a killed run leaves behind short (2 × timeout).
-    const env = cliEnv(crm.callDataUrl, { CRM_TIMEOUT_MS: '1000', CRM_RETRY_SCHEDULE: '50ms,100ms,200ms', CRM_MAX_ATTEMPTS: '10' });
+    // A short request timeout keeps the leases a killed run leaves behind short (2 × timeout), and long
+    // enough that a listing on a busy machine answers in time (one that fails falls back to sending).
+    const env = cliEnv(crm.callDataUrl, { CRM_TIMEOUT_MS: '2000', CRM_RETRY_SCHEDULE: '50ms,100ms,200ms', CRM_MAX_ATTEMPTS: '10' });
     const random = seeded(19);
     const started = Date.now();
 
@@ -149,7 +150,8 @@ describe('exactly once against a CRM that ignores Idempotency-Key (BullMQ, 3 wor
       CRM_OUTBOX: url,
       CRM_API_URL: `${crm.url}${CALL_DATA}`,
       CRM_UPLOAD_URL: `${crm.url}/apis/api/public/upload`,
-      CRM_TIMEOUT_MS: '1s',
+      // Long enough that a listing on a busy machine answers in time (one that fails falls back to sending).
+      CRM_TIMEOUT_MS: '2s',
       CRM_RETRY_SCHEDULE: '50ms,100ms,200ms',
       CRM_MAX_ATTEMPTS: '10',
       CRM_CONCURRENCY: '8',
