@@ -16,7 +16,7 @@ import { openSqliteOutbox } from '../../src/outbox/sqlite-outbox-store.ts';
 import { crmAdmin, startTestCrm } from '../helpers/local-crm.ts';
 import { cliEnv, DELIVER_CHILD, spawnNode } from '../worker/child.ts';
 import { items, RECORDING_FIXTURE, tempDir } from '../worker/harness.ts';
-import { assertCrmSide, CALL_DATA_PATH, groupBy, UPLOAD_PATH } from './harness.ts';
+import { assertCrmSide, CALL_DATA_PATH, CHAOS_FULL, groupBy, UPLOAD_PATH } from './harness.ts';
 
 const CALLS = 3;
 
@@ -42,8 +42,11 @@ const cases: Expectation[] = [
   { point: 'mid-settle', atKill: { uploads: 1, posts: null }, checkpointed: true, repeated: { uploads: 0, posts: 'as-before-kill' } },
 ];
 
+// CI runs the points where a request can be repeated; `npm run chaos` every point.
+const CI_SLICE = new Set<FailPointName>(['after-upload', 'after-post', 'mid-settle']);
+
 describe('chaos: a SIGKILL at every step boundary of a delivery', () => {
-  for (const c of cases) {
+  for (const c of cases.filter((k) => CHAOS_FULL || CI_SLICE.has(k.point))) {
     test(`${c.point}: the restart delivers every call once more at most, under the same keys`, { timeout: 60_000 }, async (t) => {
       const crm = await startTestCrm();
       const { dir, cleanup } = tempDir('crm-chaos-crash-');
@@ -100,7 +103,6 @@ describe('chaos: a SIGKILL at every step boundary of a delivery', () => {
       const extraPosts = report.posts - CALLS;
       assert.ok(extraPosts <= repeatedPosts, `${extraPosts} POSTs more than one per call, for ${repeatedPosts} lost outcomes`);
       assert.ok(extraPosts + verified >= repeatedPosts, `a lost outcome neither re-sent nor verified (POSTs ${report.posts}, listings ${verified})`);
-      assert.ok(verified <= CALLS, `${verified} verifying listings: more than one per call taken over`);
       assert.equal(report.uploads, CALLS + c.repeated.uploads, 'uploads in all');
       if (c.repeated.uploads > 0) assert.equal(uploads.get(idempotencyKey(firstCall, 'recording'))?.length, 2, 'the first call\'s upload went twice');
       const stats = await admin.stats();
