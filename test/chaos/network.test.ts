@@ -33,7 +33,8 @@ async function network(t: TestContext, crmArgs: string[] = []): Promise<{
   admin: ReturnType<typeof linkAdmin>;
   crmUrl: string;
   dbPath: string;
-  deliver(count: number, from: number, env?: Record<string, string>): { exited: Promise<{ code: number | null; out: string }> };
+  /** Run the delivering child (it enqueues payloads 0…count-1) in the worker's namespace. */
+  deliver(count: number, env?: Record<string, string>): { exited: Promise<{ code: number | null; out: string }> };
 }> {
   const link = await createLink(t);
   const crm = link.spawnIn(link.crmNs, [process.execPath, CLI_MAIN, 'local-crm', '--host', link.crmIp, '--port', '0', ...crmArgs], process.env);
@@ -46,9 +47,7 @@ async function network(t: TestContext, crmArgs: string[] = []): Promise<{
     admin: linkAdmin(link, crmUrl),
     crmUrl,
     dbPath,
-    deliver(count, from, extra = {}) {
-      // deliver-child enqueues payloads 0…count-1; `from` is kept at 0 so the restart logic stays simple.
-      void from;
+    deliver(count, extra = {}) {
       const env = {
         ...process.env,
         LOG_LEVEL: 'warn',
@@ -74,7 +73,7 @@ describe('chaos: the network between the worker and the CRM', { skip: noNetns ??
     const net = await network(t);
     await net.link.netem(['delay', '200ms', '100ms']);
     const calls = CHAOS_FULL ? 200 : 30;
-    const run = net.deliver(calls, 0, { CRM_TIMEOUT_MS: '5s', CRM_CONCURRENCY: '8' });
+    const run = net.deliver(calls, { CRM_TIMEOUT_MS: '5s', CRM_CONCURRENCY: '8' });
     const { code, out } = await run.exited;
     assert.equal(code, 0, out);
     const report = await assertCrmSide(net.admin, items(calls).map((i) => i.payload), { maxPostsPerCall: 1 });
@@ -86,7 +85,7 @@ describe('chaos: the network between the worker and the CRM', { skip: noNetns ??
     const net = await network(t);
     await net.link.netem(['loss', '5%']);
     const calls = CHAOS_FULL ? 200 : 30;
-    const run = net.deliver(calls, 0, { CRM_TIMEOUT_MS: '5s' });
+    const run = net.deliver(calls, { CRM_TIMEOUT_MS: '5s' });
     const { code, out } = await run.exited;
     assert.equal(code, 0, out);
     // A lost answer is a timeout and a re-send under the same key; TCP retransmits the rest.
@@ -98,7 +97,7 @@ describe('chaos: the network between the worker and the CRM', { skip: noNetns ??
   test(`a partition mid-run (${CHAOS_FULL ? 30 : 3} s): every call delivered once it heals, at most once more`, { timeout: 180_000 }, async (t) => {
     const net = await network(t, ['--latency-ms', '300']);
     const calls = CHAOS_FULL ? 200 : 20;
-    const run = net.deliver(calls, 0);
+    const run = net.deliver(calls);
     let storedAtCut = 0;
     await waitFor('a quarter of the calls stored', async () => (storedAtCut = (await net.admin.stats()).created) >= calls / 4, 60_000, 100);
     await net.link.down();
@@ -116,7 +115,7 @@ describe('chaos: the network between the worker and the CRM', { skip: noNetns ??
   test('a partition that cuts the answer of a request the CRM accepted: made good with one request more, stored once', { timeout: 120_000 }, async (t) => {
     // The CRM answers 1.5 s after a request arrives: time to cut the link between the two.
     const net = await network(t, ['--latency-ms', '1500']);
-    const run = net.deliver(1, 0);
+    const run = net.deliver(1);
     await waitFor('the POST to reach the CRM', async () => (await net.admin.stats()).callDataPosts >= 1, 60_000, 50);
     await net.link.down();
     // Past the CRM's answer time and the worker's 2 s deadline: the answer went nowhere.
