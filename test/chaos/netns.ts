@@ -2,7 +2,9 @@
  * A network of the test's own for the chaos tests: two network namespaces (the worker's and the CRM's)
  * joined by one veth pair with a 10.x /30 on it, and nothing else. No address is added to the host's
  * namespace and no traffic leaves these two. The link can be cut (`down`) and given `tc netem` delay or
- * loss on both ends. Everything is deleted in the test's `after` hook.
+ * loss on both ends where the kernel has `sch_netem` (`netemMissing` says why not; the tests then run the
+ * userspace relay of test/chaos/impair-relay.ts inside the CRM's namespace instead). Everything is deleted
+ * in the test's `after` hook.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
@@ -26,24 +28,6 @@ export function netnsMissing(): string | null {
   }
 }
 
-/** Why `tc netem` cannot be used here (the kernel's sch_netem), or null. */
-export function netemMissing(): string | null {
-  const name = `crmchaos-netem-${process.pid}`;
-  try {
-    execFileSync('ip', ['netns', 'add', name], { stdio: 'pipe' });
-    execFileSync('ip', ['netns', 'exec', name, 'tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms'], { stdio: 'pipe' });
-    return null;
-  } catch (err) {
-    return `tc netem is not available in this kernel (sch_netem): ${(err as { stderr?: Buffer }).stderr?.toString().trim() || String(err)}`;
-  } finally {
-    try {
-      execFileSync('ip', ['netns', 'del', name], { stdio: 'pipe' });
-    } catch {
-      // never created
-    }
-  }
-}
-
 /** Two namespaces and the link between them. */
 export interface ChaosLink {
   /** The worker's namespace and address. */
@@ -57,10 +41,15 @@ export interface ChaosLink {
   up(): Promise<void>;
   /** `tc netem` arguments on both ends (e.g. `['delay', '200ms', '100ms']`); null removes them. */
   netem(args: string[] | null): Promise<void>;
+  /**
+   * Why `tc netem` cannot be used on this link (the kernel has no `sch_netem`), or null: adds `netem delay
+   * 1ms` on the worker's veth and removes it. Any other failure of `tc` throws.
+   */
+  netemMissing(): Promise<string | null>;
   /** Spawn `argv` inside `ns`; killed (SIGKILL) in the after hook if still running. */
   spawnIn(ns: string, argv: string[], env: NodeJS.ProcessEnv): ChildProcess;
-  /** Run `curl` inside the worker's namespace; resolves to the body. */
-  curl(args: string[]): Promise<string>;
+  /** Run `curl` inside `ns` (default the worker's namespace); resolves to the body. */
+  curl(args: string[], ns?: string): Promise<string>;
 }
 
 /** Create the two namespaces and their link; deleted after the test whatever happens. */
@@ -107,24 +96,40 @@ export async function createLink(t: TestContext): Promise<ChaosLink> {
         else await run('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'replace', 'dev', dev, 'root', 'netem', ...args]);
       }
     },
+    netemMissing: async () => {
+      try {
+        await run('ip', ['netns', 'exec', workerNs, 'tc', 'qdisc', 'add', 'dev', vw, 'root', 'netem', 'delay', '1ms']);
+      } catch (err) {
+        const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim();
+        // iproute2 says "Specified qdisc kind is unknown." when sch_netem is neither built in nor loadable.
+        if (/qdisc kind is unknown|not supported|No such file or directory/i.test(stderr)) return `tc netem is not available in this kernel (sch_netem): ${stderr}`;
+        throw err;
+      }
+      await run('ip', ['netns', 'exec', workerNs, 'tc', 'qdisc', 'del', 'dev', vw, 'root']);
+      return null;
+    },
     spawnIn: (ns, argv, env) => {
       const child = spawn('ip', ['netns', 'exec', ns, ...argv], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       children.push(child);
       return child;
     },
-    curl: async (args) => (await run('ip', ['netns', 'exec', workerNs, 'curl', '-sS', '--max-time', '30', ...args], { maxBuffer: 64 * 1024 * 1024 })).stdout,
+    curl: async (args, ns = workerNs) => (await run('ip', ['netns', 'exec', ns, 'curl', '-sS', '--max-time', '30', ...args], { maxBuffer: 64 * 1024 * 1024 })).stdout,
   };
 }
 
-/** The admin routes of a CRM inside `link`'s CRM namespace, reached from the worker's namespace by curl. */
-export function linkAdmin(link: ChaosLink, origin: string): Pick<CrmAdmin, 'calls' | 'stats' | 'requests' | 'faults'> {
-  const get = async <T>(path: string): Promise<T> => JSON.parse(await link.curl([`${origin}/__admin${path}`])) as T;
+/**
+ * The admin routes of a CRM inside `link`'s CRM namespace, reached by curl from `ns` (default the worker's
+ * namespace; the CRM's own when the CRM listens on its loopback behind the impairing relay, so that the
+ * checks do not go through the faults they check).
+ */
+export function linkAdmin(link: ChaosLink, origin: string, ns?: string): Pick<CrmAdmin, 'calls' | 'stats' | 'requests' | 'faults'> {
+  const get = async <T>(path: string): Promise<T> => JSON.parse(await link.curl([`${origin}/__admin${path}`], ns)) as T;
   return {
     requests: (since = 0) => get<RequestRecord[]>(`/requests?since=${since}`),
     calls: () => get<CallPayload[]>('/calls'),
     stats: () => get<LocalCrmStats>('/stats'),
     faults: async (body: FaultsUpdate) =>
-      JSON.parse(await link.curl(['-X', 'POST', '-H', 'content-type: application/json', '--data', JSON.stringify(body), `${origin}/__admin/faults`])) as FaultState,
+      JSON.parse(await link.curl(['-X', 'POST', '-H', 'content-type: application/json', '--data', JSON.stringify(body), `${origin}/__admin/faults`], ns)) as FaultState,
   };
 }
 
