@@ -56,6 +56,8 @@ import type {
   OutboxItem,
   OutboxState,
   OutboxStore,
+  PurgeOptions,
+  PurgeResult,
   RecordingCheckpoint,
   Settlement,
   StoreCapabilities,
@@ -531,6 +533,55 @@ export class BullmqOutboxStore implements OutboxStore {
     const stamps = await Promise.all(found.map((f) => this.redis.hget(this.#queue.toKey(f.callId), 'timestamp')));
     // A job removed between the two reads (requeued, or cleaned by hand) has no timestamp: left out.
     return found.flatMap((f, i) => (stamps[i] === null || stamps[i] === undefined ? [] : [{ ...f, createdAt: Number(stamps[i]) }]));
+  }
+
+  /**
+   * @inheritdoc
+   * BullMQ's own `clean` removes the jobs (hash and log) in one script per call, by finish time: the completed
+   * set (scored by finish time, the delivery) for delivered, the failed set for dead. The grace it takes is
+   * counted from its own clock reading, a moment later than ours, so it is given 1 ms more: an item delivered
+   * at `deliveredBefore` or a few ms earlier may stay until the next purge, never one delivered later. The
+   * store's own index entries go with them. Redis keeps removed data in its AOF and RDB files until they are
+   * next rewritten (docs/architecture.md, "Stores" → "Retention").
+   */
+  async purge(options: PurgeOptions): Promise<PurgeResult> {
+    this.#open();
+    const { limit, deliveredBefore } = options;
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new TypeError(`purge limit must be a whole number ≥ 1, got ${limit}`);
+    if (deliveredBefore !== undefined && !Number.isFinite(deliveredBefore)) throw new TypeError(`purge deliveredBefore must be a time in epoch ms, got ${deliveredBefore}`);
+    const completed = this.#queue.toKey('completed');
+    const failed = this.#queue.toKey('failed');
+    const cap = (n: number): number => (limit === undefined ? n : Math.min(n, limit));
+    if (options.dryRun === true) {
+      const delivered = deliveredBefore === undefined ? 0 : cap(await this.redis.zcount(completed, '-inf', `(${deliveredBefore}`));
+      const dead = options.dead === true ? cap(await this.redis.zcard(failed)) : 0;
+      return { delivered, dead, recordingPaths: [] };
+    }
+    // The recording paths are read first: `clean` answers only ids. A job delivered meanwhile is newer than
+    // the cut, and the sets are cleaned oldest first, as read.
+    const paths = new Map<string, string>();
+    const readPaths = async (ids: readonly string[]): Promise<void> => {
+      const data = await Promise.all(ids.map((id) => this.redis.hget(this.#queue.toKey(id), 'data')));
+      for (const [i, text] of data.entries()) {
+        const path = text === null || text === undefined ? null : (JSON.parse(text) as CallJobData).recording?.path ?? null;
+        if (path !== null) paths.set(ids[i] as string, path);
+      }
+    };
+    let delivered: string[] = [];
+    if (deliveredBefore !== undefined) {
+      const cut = `(${deliveredBefore}`;
+      await readPaths(limit === undefined ? await this.redis.zrangebyscore(completed, '-inf', cut) : await this.redis.zrangebyscore(completed, '-inf', cut, 'LIMIT', 0, limit));
+      delivered = await this.#queue.clean(Math.max(0, Date.now() - deliveredBefore + 1), limit ?? 0, 'completed');
+    }
+    let dead: string[] = [];
+    if (options.dead === true) {
+      await readPaths(await this.redis.zrange(failed, 0, limit === undefined ? -1 : limit - 1));
+      dead = await this.#queue.clean(0, limit ?? 0, 'failed');
+    }
+    const removed = [...delivered, ...dead];
+    if (removed.length > 0) await this.redis.multi().zrem(this.key('start'), ...removed).zrem(this.key('open'), ...removed).exec();
+    const recordingPaths = [...new Set(removed.flatMap((id) => paths.get(id) ?? []))];
+    return { delivered: delivered.length, dead: dead.length, recordingPaths };
   }
 
   /** @inheritdoc */

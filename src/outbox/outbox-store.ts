@@ -221,6 +221,34 @@ export interface DeliveryTimes {
 }
 
 /**
+ * What `purge` removes (docs/architecture.md, "Stores" → "Retention"). Pending and in-flight items are never
+ * touched; a dead item only with `dead`.
+ */
+export interface PurgeOptions {
+  /** Remove the delivered items delivered before this time (epoch ms, excluded); absent: no delivered item. */
+  deliveredBefore?: number;
+  /** Remove every dead item too, whatever its age (they otherwise stay until replayed). */
+  dead?: boolean;
+  /** Count what would be removed, remove nothing. */
+  dryRun?: boolean;
+  /** At most this many items of each kind (a whole number ≥ 1): one small batch; absent: all of them. */
+  limit?: number;
+}
+
+/** What `purge` removed (or, with `dryRun`, would remove). */
+export interface PurgeResult {
+  /** Delivered items removed, with their payload and history. */
+  delivered: number;
+  /** Dead items removed. */
+  dead: number;
+  /**
+   * The recording paths of the items removed (each once; items without one left out), so that the caller can
+   * delete the recordings crm-upload kept for them (`serve`'s uploads); the store deletes no file.
+   */
+  recordingPaths: string[];
+}
+
+/**
  * The durable outbox. Every method is async so that a networked store fits the same contract. Methods
  * that take a `now` use it only where the store keeps its own clock (see `LeaseOptions.now`).
  */
@@ -297,6 +325,14 @@ export interface OutboxStore {
    * read costs what the range holds, not the outbox's history; only times are read, never payloads.
    */
   listDeliveredByTime(query: DeliveredTimeQuery): Promise<DeliveryTimes[]>;
+  /**
+   * Remove final items for good (retention, `crm-upload purge`): the delivered ones delivered before
+   * `deliveredBefore`, and with `dead` the dead ones, each with its payload and history, at most `limit` of
+   * each kind. Removed data is not left readable in the store's files where the store can see to it (SQLite:
+   * `secure_delete`, then the WAL checkpointed and truncated). A purged callId is unknown afterwards: enqueued
+   * again, it is a new item.
+   */
+  purge(options: PurgeOptions): Promise<PurgeResult>;
   /** Every request of every attempt of the call, oldest first; [] when the call is unknown. */
   history(callId: string): Promise<AttemptLogEntry[]>;
   close(): Promise<void>;

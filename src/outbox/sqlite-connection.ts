@@ -12,11 +12,11 @@ import { preparePrivateSqliteFiles } from '../fs/private-files.ts';
 import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from 'node:sqlite';
 import { ConfigError, CrmUploadError } from '../errors.ts';
 import { failPoint } from '../failpoints/failpoints.ts';
-import type { AttemptLogEntry, EnqueueResult, OutboxState, RecordingCheckpoint, Settlement } from './outbox-store.ts';
+import type { AttemptLogEntry, EnqueueResult, OutboxState, PurgeOptions, PurgeResult, RecordingCheckpoint, Settlement } from './outbox-store.ts';
 import { ATTEMPTS_TABLE as A, migrate, OUTBOX_TABLE as T, readSchemaVersion } from './sqlite-schema.ts';
 
 /** The connection methods that write (and run on the writer thread once it is up). */
-export type WriteOp = 'enqueue' | 'settleAndLease' | 'release' | 'checkpointRecording' | 'replay' | 'requeue';
+export type WriteOp = 'enqueue' | 'settleAndLease' | 'release' | 'checkpointRecording' | 'replay' | 'requeue' | 'purge';
 
 /** A row as `node:sqlite` returns it. */
 export type Row = Record<string, SQLOutputValue>;
@@ -88,6 +88,11 @@ export class SqliteOutboxConnection {
   readonly #history: StatementSync;
   readonly #delivered: StatementSync;
   readonly #deliveredByTime: StatementSync;
+  readonly #purgeDelivered: StatementSync;
+  readonly #purgeDead: StatementSync;
+  readonly #purgeHistory: StatementSync;
+  readonly #countDelivered: StatementSync;
+  readonly #countDead: StatementSync;
 
   constructor(path: string, busyTimeoutMs: number) {
     this.path = path;
@@ -110,6 +115,10 @@ export class SqliteOutboxConnection {
       db.exec('PRAGMA synchronous = FULL');
       db.exec(`PRAGMA busy_timeout = ${busy}`);
       db.exec('PRAGMA foreign_keys = ON');
+      // A purged transcript must not stay readable in the file: deleted content (rows, freed pages) is
+      // overwritten with zeros, and a purge then checkpoints and truncates the WAL (docs/architecture.md,
+      // "Stores" → "Retention"). Per connection, so the writer thread's connection gets it too.
+      db.exec('PRAGMA secure_delete = ON');
       migrate(db, this.path);
     } catch (err) {
       db?.close();
@@ -242,6 +251,45 @@ export class SqliteOutboxConnection {
       SELECT call_id, created_at, delivered_at FROM ${T} INDEXED BY ${T}_delivered_at
       WHERE state = 'delivered' AND delivered_at >= :from AND delivered_at <= :to
       ORDER BY delivered_at, call_id LIMIT :limit OFFSET :offset`);
+    // Retention (docs/architecture.md, "Stores" → "Retention"): the oldest deliveries first, through the
+    // delivered_at index, so a batch costs its own rows, not the outbox's history.
+    const oldDelivered = `SELECT call_id FROM ${T} INDEXED BY ${T}_delivered_at
+      WHERE state = 'delivered' AND delivered_at < :before ORDER BY delivered_at, call_id LIMIT :limit`;
+    const oldDead = `SELECT call_id FROM ${T} INDEXED BY ${T}_state_created WHERE state = 'dead' ORDER BY created_at LIMIT :limit`;
+    this.#purgeDelivered = prep(`DELETE FROM ${T} WHERE call_id IN (${oldDelivered}) RETURNING call_id, recording_path`);
+    this.#purgeDead = prep(`DELETE FROM ${T} WHERE call_id IN (${oldDead}) RETURNING call_id, recording_path`);
+    this.#purgeHistory = prep(`DELETE FROM ${A} WHERE call_id IN (SELECT value FROM json_each(?))`);
+    this.#countDelivered = prep(`SELECT count(*) AS n FROM (${oldDelivered})`);
+    this.#countDead = prep(`SELECT count(*) AS n FROM (${oldDead})`);
+  }
+
+  /**
+   * Remove final items (`OutboxStore.purge`): delivered ones delivered before `deliveredBefore`, oldest
+   * delivery first, and with `dead` dead ones, oldest first, at most `limit` of each, with their history, in
+   * one transaction. Then, when anything went, the WAL is checkpointed and truncated, so that the frames that
+   * held the removed rows are gone from the `-wal` too (secure_delete zeroed them in the pages).
+   */
+  purge(options: PurgeOptions): PurgeResult {
+    const limit = options.limit ?? -1;
+    const before = options.deliveredBefore;
+    if (options.dryRun === true) {
+      return {
+        delivered: before === undefined ? 0 : Number(this.#countDelivered.get({ before, limit })?.n ?? 0),
+        dead: options.dead === true ? Number(this.#countDead.get({ limit })?.n ?? 0) : 0,
+        recordingPaths: [],
+      };
+    }
+    const removed = this.#transaction(() => {
+      const delivered = before === undefined ? [] : this.#purgeDelivered.all({ before, limit });
+      const dead = options.dead === true ? this.#purgeDead.all({ limit }) : [];
+      const ids = [...delivered, ...dead].map((r) => r.call_id);
+      if (ids.length > 0) this.#purgeHistory.run(JSON.stringify(ids));
+      return { delivered, dead };
+    });
+    const paths = new Set<string>();
+    for (const r of [...removed.delivered, ...removed.dead]) if (typeof r.recording_path === 'string') paths.add(r.recording_path);
+    if (removed.delivered.length + removed.dead.length > 0) this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+    return { delivered: removed.delivered.length, dead: removed.dead.length, recordingPaths: [...paths] };
   }
 
   /** Insert items (one transaction when several); an existing callId is left exactly as it is. */
@@ -372,7 +420,8 @@ export class SqliteOutboxConnection {
     };
     if (Number(this.#insert.run(params).changes) === 1) return { callId: row.callId, enqueued: true, state: 'pending' };
     const existing = this.#stateOf.get(row.callId);
-    // The row cannot vanish (nothing deletes), so a conflict without a row would be a corrupt file.
+    // Only a purge deletes, and only final items, inside a write transaction: a conflict without a row
+    // would be a corrupt file.
     if (existing === undefined) throw new Error(`outbox item ${row.callId} conflicted on insert but cannot be read`);
     const state = existing.state;
     if (typeof state !== 'string' || !STATES.has(state)) throw new Error(`outbox row has unknown state ${String(state)}`);

@@ -27,6 +27,8 @@ import type {
   OutboxItem,
   OutboxState,
   OutboxStore,
+  PurgeOptions,
+  PurgeResult,
   RecordingCheckpoint,
   Settlement,
   StoreCapabilities,
@@ -280,6 +282,20 @@ export class SqliteOutboxStore implements OutboxStore {
     return this.#conn.history(callId).map(toLogEntry);
   }
 
+  /**
+   * @inheritdoc
+   * Deleted rows are overwritten with zeros (`secure_delete`), their pages reused by later items, and the WAL
+   * checkpointed and truncated after the commit; a reader holding an old snapshot at that moment (another
+   * process) delays the truncation to the next purge.
+   */
+  async purge(options: PurgeOptions): Promise<PurgeResult> {
+    this.#open();
+    checkPurgeOptions(options);
+    if (options.deliveredBefore === undefined && options.dead !== true) return { delivered: 0, dead: 0, recordingPaths: [] };
+    if (options.dryRun === true) return this.#conn.purge(options);
+    return this.#write('purge', options);
+  }
+
   /** @inheritdoc */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -319,6 +335,13 @@ export class SqliteOutboxStore implements OutboxStore {
   #open(): void {
     if (this.#closed) throw new CrmUploadError('E_OUTBOX_CLOSED', `the outbox ${this.path} is closed`, { file: this.path });
   }
+}
+
+/** Check purge options before anything is read or written. */
+export function checkPurgeOptions(options: PurgeOptions): void {
+  const { limit, deliveredBefore } = options;
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new TypeError(`purge limit must be a whole number ≥ 1, got ${limit}`);
+  if (deliveredBefore !== undefined && !Number.isFinite(deliveredBefore)) throw new TypeError(`purge deliveredBefore must be a time in epoch ms, got ${deliveredBefore}`);
 }
 
 /** Check lease options; null when the lease would take nothing (limit 0 or an empty `callIds`). */

@@ -48,6 +48,9 @@ port.on('message', (req: WriteRequest) => {
       case 'requeue':
         result = conn.requeue(...(req.args as Parameters<SqliteOutboxConnection['requeue']>));
         break;
+      case 'purge':
+        result = conn.purge(...(req.args as Parameters<SqliteOutboxConnection['purge']>));
+        break;
       default:
         throw new TypeError(`unknown outbox writer request ${String((req as { op: unknown }).op)}`);
     }

@@ -682,6 +682,79 @@ export function outboxContractSuite(name: string, factory: () => Promise<OutboxF
       }));
     });
 
+    describe('purge (docs/architecture.md, "Stores" → "Retention")', () => {
+      test('removes delivered items delivered before the cut, dead ones only with dead, never the others; a dry run only counts', withStore(async ({ store }) => {
+        await store.enqueue(sampleItem('OLD1'));
+        await store.enqueue(sampleItem('OLD2', { recordingPath: '/rec/old2.ogg' }));
+        await seed(store, ['NEW']);
+        await store.enqueue(sampleItem('DEAD', { recordingPath: '/rec/dead.ogg' }));
+        await seed(store, ['P', 'F']);
+        assert.equal((await store.lease({ limit: 6, leaseMs: LEASE_MS, owner: 'w' })).length, 6);
+        await store.settle('w', [
+          { callId: 'OLD1', kind: 'delivered', status: 201, log: [logEntry('call-data', 201, 'delivered')] },
+          { callId: 'OLD2', kind: 'delivered', status: 201, log: [logEntry('call-data', 201, 'delivered')] },
+        ]);
+        await sleep(150);
+        const cut = Date.now();
+        await sleep(150);
+        await store.settle('w', [
+          { callId: 'NEW', kind: 'delivered', status: 201 },
+          { callId: 'DEAD', kind: 'dead', status: 400, error: 'bad', countAttempt: true, log: [logEntry('call-data', 400, 'dead')] },
+          { callId: 'P', kind: 'retry', nextAttemptAt: Date.now() + 600_000, status: 503, error: 'later' },
+        ]);
+        const others = async (): Promise<unknown[]> => (await Promise.all(['NEW', 'P', 'F'].map((id) => mustGet(store, id)))).map(stable);
+        const before = await others();
+        const byState = async (): Promise<number[]> => store.counts().then((c) => [c.pending, c.in_flight, c.delivered, c.dead]);
+        const countsBefore = await byState();
+
+        assert.deepEqual(await store.purge({ deliveredBefore: cut, dead: true, dryRun: true }), { delivered: 2, dead: 1, recordingPaths: [] });
+        assert.deepEqual(await byState(), countsBefore, 'a dry run removes nothing');
+
+        assert.deepEqual(await store.purge({ deliveredBefore: cut }), { delivered: 2, dead: 0, recordingPaths: ['/rec/old2.ogg'] });
+        assert.equal(await store.get('OLD1'), null);
+        assert.equal(await store.get('OLD2'), null);
+        assert.deepEqual(await store.history('OLD1'), [], 'the history goes with the item');
+        assert.deepEqual(await others(), before, 'the newer delivered, the pending and the leased items are untouched');
+        assert.equal((await mustGet(store, 'DEAD')).state, 'dead', 'dead items stay without dead');
+        assert.deepEqual(await byState(), [1, 1, 1, 1]);
+        assert.deepEqual((await store.listDeliveredByTime({ from: 0 })).map((d) => d.callId), ['NEW']);
+        assert.deepEqual(ids(await store.listDelivered()), ['NEW']);
+        assert.deepEqual((await store.states(['OLD1', 'OLD2', 'NEW'])).size, 1);
+        assert.deepEqual(await store.purge({ deliveredBefore: cut }), { delivered: 0, dead: 0, recordingPaths: [] }, 'nothing left to remove');
+
+        assert.deepEqual(await store.purge({ dead: true }), { delivered: 0, dead: 1, recordingPaths: ['/rec/dead.ogg'] });
+        assert.equal(await store.get('DEAD'), null);
+        assert.deepEqual(await store.history('DEAD'), []);
+        assert.deepEqual(await others(), before);
+        assert.deepEqual(await byState(), [1, 1, 1, 0]);
+
+        assert.deepEqual(await store.enqueue(sampleItem('OLD1')), { callId: 'OLD1', enqueued: true, state: 'pending' }, 'a purged callId is a new item');
+        assert.deepEqual(await store.purge({}), { delivered: 0, dead: 0, recordingPaths: [] }, 'no cut and no dead: nothing');
+      }));
+
+      test('limit takes the oldest deliveries first, a batch at a time; bad options reject', withStore(async ({ store }) => {
+        const all = ['A', 'B', 'C', 'D', 'E'];
+        await seed(store, all);
+        await store.lease({ limit: 5, leaseMs: LEASE_MS, owner: 'w' });
+        // Delivered in an order unlike their enqueue order, a few ms apart.
+        for (const id of ['C', 'A', 'E', 'B', 'D']) {
+          await store.settle('w', [{ callId: id, kind: 'delivered', status: 201 }]);
+          await sleep(5);
+        }
+        await sleep(50);
+        const cut = Date.now();
+        assert.deepEqual(await store.purge({ deliveredBefore: cut, dryRun: true, limit: 2 }), { delivered: 2, dead: 0, recordingPaths: [] });
+        assert.equal((await store.purge({ deliveredBefore: cut, limit: 2 })).delivered, 2);
+        assert.deepEqual([...(await store.states(all)).keys()].sort(), ['B', 'D', 'E']);
+        assert.equal((await store.purge({ deliveredBefore: cut, limit: 2 })).delivered, 2);
+        assert.deepEqual([...(await store.states(all)).keys()], ['D']);
+        assert.equal((await store.purge({ deliveredBefore: cut, limit: 2 })).delivered, 1);
+        assert.equal((await store.counts()).delivered, 0);
+        await assert.rejects(store.purge({ dead: true, limit: 0 }), TypeError);
+        await assert.rejects(store.purge({ deliveredBefore: Number.NaN }), TypeError);
+      }));
+    });
+
     describe('queries', () => {
       test('counts by state, the earliest due time and the backlog’s age', withStore(async ({ store }) => {
         assert.deepEqual(await store.counts(), { pending: 0, in_flight: 0, delivered: 0, dead: 0, nextAttemptAt: null, oldestPendingAt: null });
