@@ -1,6 +1,6 @@
 /**
  * A bulk run in its own process, so that its peak RSS is its own: prints the summary and maxRSS as JSON.
- * argv: <conversations-dir> <crm call-data url> <outbox path> <concurrency>
+ * argv: <conversations-dir> <crm call-data url> <outbox path> <concurrency> [<leads-dir>]
  * With BENCH_PHASES=1 it also prints, on stderr, the time and memory (rss, heapUsed, external,
  * arrayBuffers) at each phase boundary of the run; with BENCH_SNAPSHOT=<file> it writes a heap snapshot
  * (after a full GC: what is live) when the scan ends.
@@ -10,7 +10,7 @@ import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import { bulkUploadFromDirectory, type BulkProgress } from '../src/api/bulk-upload.ts';
 import { loadConfig } from '../src/config/config.ts';
 
-const [dir = '', url = '', outbox = '', concurrency = '64'] = process.argv.slice(2);
+const [dir = '', url = '', outbox = '', concurrency = '64', leads] = process.argv.slice(2);
 const config = loadConfig({
   envFile: null,
   env: {
@@ -21,6 +21,7 @@ const config = loadConfig({
     CRM_CLIENT_ID: 'bench',
     CRM_RATE_LIMIT: '0',
     CRM_CONCURRENCY: concurrency,
+    ...(leads ? { CRM_LEADS_DIR: leads } : {}),
   },
 });
 
