@@ -9,6 +9,7 @@ import { IANAZone } from 'luxon';
 import { ConfigError } from '../errors.ts';
 import { DEFAULT_RETRY_SCHEDULE_MS, retryPolicy, type RetryPolicy } from '../policy/retry-policy.ts';
 import { parseDuration, parseDurationList } from './duration.ts';
+import { parseRetention } from '../retention/retention-setting.ts';
 import { isLoopbackHost } from '../http/auth.ts';
 import { redactUrl } from '../log/mask.ts';
 
@@ -53,6 +54,11 @@ export interface Config {
   alertBacklogS: number | null;
   /** Absolute SQLite path, or a `redis://` / `rediss://` URL. */
   outbox: string;
+  /**
+   * `CRM_RETENTION`: how long delivered calls and the recordings `serve` kept for them stay after delivery (ms,
+   * default 30 days), or null to keep them forever (`off`, `0`) (docs/architecture.md, "Stores" → "Retention").
+   */
+  retentionMs: number | null;
   sourceTimezone: string;
   defaultRegion: string;
   conversationsDir: string | null;
@@ -198,6 +204,12 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     throw new ConfigError(`CRM_VERIFY_BEFORE_RESEND must be one of ${VERIFY_BEFORE_RESEND_MODES.join(', ')}, got "${verifyText}"`, { variable: 'CRM_VERIFY_BEFORE_RESEND' });
   }
 
+  const retentionText = str('CRM_RETENTION');
+  const retentionMs = parseRetention(retentionText);
+  if (retentionMs === undefined) {
+    throw new ConfigError(`CRM_RETENTION must be a duration such as 30d or 12h, or off, got "${retentionText}"`, { variable: 'CRM_RETENTION' });
+  }
+
   const alertBacklog = str('CRM_ALERT_BACKLOG_S');
   return {
     autoUpload: bool('CRM_AUTO_UPLOAD', false),
@@ -221,6 +233,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     alertWebhookUrl: url('CRM_ALERT_WEBHOOK_URL', null),
     alertBacklogS: alertBacklog === null ? null : int('CRM_ALERT_BACKLOG_S', 0, 0),
     outbox,
+    retentionMs,
     sourceTimezone,
     defaultRegion,
     conversationsDir: dir('CRM_CONVERSATIONS_DIR'),
