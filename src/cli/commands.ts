@@ -17,9 +17,10 @@ import { registerDashboard } from './dashboard.ts';
 import { registerReconcile } from './reconcile.ts';
 import { registerDoctor } from './doctor.ts';
 import { registerBackup } from './backup.ts';
+import { registerRekey } from './rekey.ts';
 
 /** Adds one command to the program. */
 export type RegisterCommand = (program: Command) => void;
 
 /** Every command of the CLI, in help order. */
-export const commands: RegisterCommand[] = [registerSend, registerBulk, registerWatch, registerLocalCrm, registerValidate, registerWorker, registerStatus, registerDeadLetter, registerServe, registerDashboard, registerReconcile, registerBackup, registerRecover, registerDoctor, registerDemo];
+export const commands: RegisterCommand[] = [registerSend, registerBulk, registerWatch, registerLocalCrm, registerValidate, registerWorker, registerStatus, registerDeadLetter, registerServe, registerDashboard, registerReconcile, registerBackup, registerRekey, registerRecover, registerDoctor, registerDemo];

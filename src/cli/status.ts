@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { formatDuration } from '../config/duration.ts';
 import type { OutboxCounts } from '../outbox/outbox-store.ts';
+import { probePayloads } from '../outbox/payload-probe.ts';
 import { configFrom, EXIT, out, runAction, say, type GlobalOptions, withOutbox } from './context.ts';
 
 /** The `--json` form of `status`. */
@@ -48,6 +49,8 @@ export function registerStatus(program: Command): void {
       await runAction(globals.verbose, async () => {
         return withOutbox(async (store) => {
           const counts = await store.counts();
+          // A missing or wrong CRM_OUTBOX_KEY is said here (E_OUTBOX_KEY, exit 2), not first by a worker.
+          await probePayloads(store);
           const json = statusJson(counts);
           const workers = (store as Partial<CountsWorkers>).workers;
           if (typeof workers === 'function') json.workers = await workers.call(store);

@@ -9,7 +9,7 @@ import { IANAZone } from 'luxon';
 import { ConfigError } from '../errors.ts';
 import { DEFAULT_RETRY_SCHEDULE_MS, retryPolicy, type RetryPolicy } from '../policy/retry-policy.ts';
 import { parseDuration, parseDurationList } from './duration.ts';
-import { parseRetention } from '../retention/retention-setting.ts';
+import { createPayloadCipher } from '../outbox/payload-cipher.ts';
 import { isLoopbackHost } from '../http/auth.ts';
 import { redactUrl } from '../log/mask.ts';
 
@@ -55,10 +55,12 @@ export interface Config {
   /** Absolute SQLite path, or a `redis://` / `rediss://` URL. */
   outbox: string;
   /**
-   * `CRM_RETENTION`: how long delivered calls and the recordings `serve` kept for them stay after delivery (ms,
-   * default 30 days), or null to keep them forever (`off`, `0`) (docs/architecture.md, "Stores" → "Retention").
+   * `CRM_OUTBOX_KEY`: the key payloads are encrypted under at rest (32 bytes, hex or base64), or null for
+   * plain payloads (docs/architecture.md, "Stores" → "Payload encryption"). Never printed or logged.
    */
-  retentionMs: number | null;
+  outboxKey?: string | null;
+  /** `CRM_OUTBOX_OLD_KEYS`: earlier keys, comma-separated, only read (key rotation). Never printed or logged. */
+  outboxOldKeys?: readonly string[];
   sourceTimezone: string;
   defaultRegion: string;
   conversationsDir: string | null;
@@ -204,11 +206,10 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     throw new ConfigError(`CRM_VERIFY_BEFORE_RESEND must be one of ${VERIFY_BEFORE_RESEND_MODES.join(', ')}, got "${verifyText}"`, { variable: 'CRM_VERIFY_BEFORE_RESEND' });
   }
 
-  const retentionText = str('CRM_RETENTION');
-  const retentionMs = parseRetention(retentionText);
-  if (retentionMs === undefined) {
-    throw new ConfigError(`CRM_RETENTION must be a duration such as 30d or 12h, or off, got "${retentionText}"`, { variable: 'CRM_RETENTION' });
-  }
+  // Parsed here so that a malformed key stops every command at start (exit 2), named but never shown.
+  const outboxKey = str('CRM_OUTBOX_KEY');
+  const outboxOldKeys = (str('CRM_OUTBOX_OLD_KEYS') ?? '').split(',').map((k) => k.trim()).filter((k) => k !== '');
+  createPayloadCipher({ key: outboxKey, oldKeys: outboxOldKeys });
 
   const alertBacklog = str('CRM_ALERT_BACKLOG_S');
   return {
@@ -233,7 +234,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     alertWebhookUrl: url('CRM_ALERT_WEBHOOK_URL', null),
     alertBacklogS: alertBacklog === null ? null : int('CRM_ALERT_BACKLOG_S', 0, 0),
     outbox,
-    retentionMs,
+    outboxKey,
+    outboxOldKeys,
     sourceTimezone,
     defaultRegion,
     conversationsDir: dir('CRM_CONVERSATIONS_DIR'),
@@ -256,5 +258,7 @@ export function redactConfig(config: Config): Record<string, unknown> {
     apiKey: config.apiKey ? '***' : null,
     ingestToken: config.ingestToken ? '***' : null,
     dashboardToken: config.dashboardToken ? '***' : null,
+    outboxKey: config.outboxKey ? '***' : null,
+    outboxOldKeys: (config.outboxOldKeys ?? []).map(() => '***'),
   };
 }

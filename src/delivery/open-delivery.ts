@@ -12,6 +12,7 @@ import { createHttpCrmClient } from '../crm/http-crm-client.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import { createOutbox, isRedisTarget } from '../outbox/create-outbox.ts';
 import type { OutboxStore } from '../outbox/outbox-store.ts';
+import { payloadCipherOf } from '../outbox/payload-cipher.ts';
 import type { Pacer } from '../pacing/pacer.ts';
 import type { RetryPolicy } from '../policy/retry-policy.ts';
 import { pacerFor } from '../worker/pacer-for.ts';
@@ -40,7 +41,8 @@ export interface OpenedOutbox {
 /** Open the outbox `option` names (see `OutboxOption`) with the configured retry policy. */
 export async function openOutbox(config: Config, option?: OutboxOption): Promise<OpenedOutbox> {
   if (typeof option === 'object') return { store: option, owned: false };
-  const store = await createOutbox(outboxTargetOf(config, option), { retryPolicy: retryPolicyOf(config) });
+  // Payloads sealed at rest under CRM_OUTBOX_KEY when set (docs/architecture.md, "Stores" → "Payload encryption").
+  const store = await createOutbox(outboxTargetOf(config, option), { retryPolicy: retryPolicyOf(config), cipher: payloadCipherOf(config) });
   return { store, owned: true };
 }
 

@@ -62,6 +62,7 @@ import type {
   Settlement,
   StoreCapabilities,
 } from './outbox-store.ts';
+import { PLAIN_PAYLOADS, type PayloadCipher, type PayloadEnvelope } from './payload-cipher.ts';
 import { redisWriteError } from './redis-write-error.ts';
 import { parseRedisTarget, type RedisTarget } from './redis-target.ts';
 
@@ -78,13 +79,16 @@ export interface BullmqOutboxOptions {
   warn?: (message: string) => void;
   /** How long the start-up check waits for Redis, ms; default 5000. */
   connectTimeoutMs?: number;
+  /** How payloads are stored: sealed under `CRM_OUTBOX_KEY`, opened with it or an old key; default plain. */
+  cipher?: PayloadCipher;
 }
 
 /** The job data of one call. */
 interface CallJobData {
   /** Tells a new enqueue from one that found the call there already (see `enqueue`). */
   enqueueId: string;
-  payload: CallPayload;
+  /** The payload, or its envelope under `CRM_OUTBOX_KEY` (docs/architecture.md, "Stores" → "Payload encryption"). */
+  payload: CallPayload | PayloadEnvelope;
   sourceFile: string | null;
   recording: RecordingCheckpoint;
   meta: JobMeta;
@@ -197,6 +201,7 @@ export class BullmqOutboxStore implements OutboxStore {
   readonly redis: Redis;
   readonly #queue: Queue<CallJobData, DeliveredValue>;
   readonly #options: BullmqOutboxOptions;
+  readonly #cipher: PayloadCipher;
   /** Leasing workers by lease length (BullMQ's lock duration is a worker setting). */
   readonly #workers = new Map<number, Worker<CallJobData, DeliveredValue>>();
   /** Jobs this store leased, with their lock tokens, so that settling them needs no extra round trip. */
@@ -213,6 +218,7 @@ export class BullmqOutboxStore implements OutboxStore {
   constructor(target: RedisTarget, options: BullmqOutboxOptions = {}) {
     this.target = target;
     this.#options = options;
+    this.#cipher = options.cipher ?? PLAIN_PAYLOADS;
     this.redis = new Redis(target.connectionUrl, redisOptions(false));
     this.redis.on('error', () => undefined);
     this.#queue = new Queue<CallJobData, DeliveredValue>(target.queue, { connection: this.redis, prefix: target.prefix });
@@ -245,7 +251,7 @@ export class BullmqOutboxStore implements OutboxStore {
       checkNewItem(item);
       const data: CallJobData = {
         enqueueId: randomUUID(),
-        payload: item.payload,
+        payload: this.#cipher.seal(item.callId, item.payload),
         sourceFile: item.sourceFile ?? null,
         recording: { path: item.recordingPath, url: null, size: null, duration: null, note: null },
         meta: { rateLimitWaits: 0, lastStatus: null, lastError: null, nextAttemptAt: null, uncounted: 0, updatedAt: now },
@@ -331,7 +337,7 @@ export class BullmqOutboxStore implements OutboxStore {
       if (stalled) job.data = { ...job.data, meta: { ...meta, uncertain: true, stalledSeen: job.stalledCounter } };
       this.#leased.set(job.id as string, job);
     }
-    return jobs.map((job) => toItem(job, 'in_flight', { owner: options.owner, until: now + options.leaseMs, dueAt: null }));
+    return jobs.map((job) => toItem(this.#cipher, job, 'in_flight', { owner: options.owner, until: now + options.leaseMs, dueAt: null }));
   }
 
   /** @inheritdoc */
@@ -806,12 +812,12 @@ export class BullmqOutboxStore implements OutboxStore {
     const id = job.id as string;
     if (state === 'in_flight') {
       const { owner, leftMs } = await leaseOf(this.redis, this.#queue, id);
-      return toItem(job, state, { owner, until: leftMs <= 0 ? null : Date.now() + leftMs, dueAt: null });
+      return toItem(this.#cipher, job, state, { owner, until: leftMs <= 0 ? null : Date.now() + leftMs, dueAt: null });
     }
     if (state === 'pending') {
-      return toItem(job, state, { owner: null, until: null, dueAt: await delayedDueAt(this.redis, this.#queue, id) });
+      return toItem(this.#cipher, job, state, { owner: null, until: null, dueAt: await delayedDueAt(this.redis, this.#queue, id) });
     }
-    return toItem(job, state, { owner: null, until: null, dueAt: null });
+    return toItem(this.#cipher, job, state, { owner: null, until: null, dueAt: null });
   }
 
   #open(): void {
@@ -862,6 +868,7 @@ function mapState(s: string): OutboxState | null {
 }
 
 function toItem(
+  cipher: PayloadCipher,
   job: Job<CallJobData, DeliveredValue>,
   state: OutboxState,
   live: { owner: string | null; until: number | null; dueAt: number | null },
@@ -872,7 +879,7 @@ function toItem(
   const finished = job.finishedOn ?? null;
   return {
     callId: job.id as string,
-    payload: data.payload,
+    payload: cipher.open(job.id as string, data.payload),
     sourceFile: data.sourceFile,
     state,
     attempts: Math.max(0, job.attemptsMade - meta.uncounted),

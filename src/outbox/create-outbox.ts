@@ -5,6 +5,7 @@
 import { ConfigError } from '../errors.ts';
 import type { RetryPolicy } from '../policy/retry-policy.ts';
 import type { OutboxStore } from './outbox-store.ts';
+import type { PayloadCipher } from './payload-cipher.ts';
 import { openSqliteOutbox } from './sqlite-outbox-store.ts';
 
 /** True when `target` names a Redis server rather than a file. */
@@ -18,6 +19,8 @@ export interface CreateOutboxOptions {
   retryPolicy?: RetryPolicy;
   /** Where start-up warnings go; default stderr. */
   warn?: (message: string) => void;
+  /** How payloads are stored at rest (`payloadCipherOf(config)`); default plain. */
+  cipher?: PayloadCipher;
 }
 
 /**
@@ -32,5 +35,5 @@ export async function createOutbox(target: string, options: CreateOutboxOptions 
     const { openBullmqOutbox } = await import('./bullmq-store.ts');
     return openBullmqOutbox(target.trim(), options);
   }
-  return openSqliteOutbox(target);
+  return openSqliteOutbox(target, { cipher: options.cipher });
 }

@@ -238,3 +238,15 @@ export function rekeyValue(cipher: PayloadCipher, callId: string, stored: unknow
   }
   return cipher.seal(callId, payload) as PayloadEnvelope;
 }
+
+/** Count a rewrite `rekeyValue` planned as skipped instead (the record changed, or is in flight, meanwhile). */
+export function countSkipped(report: RekeyReport, stored: unknown): void {
+  report.rewritten -= 1;
+  report.skipped += 1;
+  if (!isEnvelope(stored)) report.fromPlain -= 1;
+  else {
+    const left = (report.fromKeys[stored.kid] ?? 0) - 1;
+    if (left > 0) report.fromKeys[stored.kid] = left;
+    else delete report.fromKeys[stored.kid];
+  }
+}

@@ -37,6 +37,7 @@ import { SqliteOutboxConnection, STATES, type InsertRow, type LeaseParams, type 
 import { guardSqliteErrors, sqliteWriteError } from './sqlite-write-error.ts';
 import { steadyNow } from '../time/steady-clock.ts';
 import { WriterThread } from './sqlite-writer.ts';
+import { PLAIN_PAYLOADS, type PayloadCipher } from './payload-cipher.ts';
 
 export type { SqlitePragmas } from './sqlite-connection.ts';
 
@@ -59,6 +60,11 @@ export interface SqliteOutboxOptions {
    * writes go back to the calling thread.
    */
   writer?: SqliteWriterMode;
+  /**
+   * How payloads are stored (docs/architecture.md, "Stores" → "Payload encryption"): sealed under
+   * `CRM_OUTBOX_KEY` and opened with it or an old key; default plain.
+   */
+  cipher?: PayloadCipher;
 }
 
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
@@ -88,6 +94,7 @@ export class SqliteOutboxStore implements OutboxStore {
   readonly #conn: SqliteOutboxConnection;
   readonly #busyTimeoutMs: number;
   readonly #mode: SqliteWriterMode;
+  readonly #cipher: PayloadCipher;
   #writer: WriterThread | null = null;
   #closed = false;
 
@@ -102,6 +109,7 @@ export class SqliteOutboxStore implements OutboxStore {
     this.path = resolve(path);
     this.#busyTimeoutMs = busy;
     this.#mode = mode;
+    this.#cipher = options.cipher ?? PLAIN_PAYLOADS;
     // Opened (and migrated) here, so that a bad file fails the open, and the writer thread later finds
     // the schema current.
     try {
@@ -126,7 +134,7 @@ export class SqliteOutboxStore implements OutboxStore {
   /** @inheritdoc */
   async enqueue(item: NewOutboxItem): Promise<EnqueueResult> {
     this.#open();
-    const [result] = await this.#write('enqueue', [toInsertRow(item)], steadyNow());
+    const [result] = await this.#write('enqueue', [toInsertRow(item, this.#cipher)], steadyNow());
     if (result === undefined) throw new Error('the outbox returned no enqueue result');
     return result;
   }
@@ -135,7 +143,7 @@ export class SqliteOutboxStore implements OutboxStore {
   async enqueueMany(items: NewOutboxItem[]): Promise<EnqueueResult[]> {
     this.#open();
     if (items.length === 0) return [];
-    return this.#write('enqueue', items.map(toInsertRow), steadyNow());
+    return this.#write('enqueue', items.map((item) => toInsertRow(item, this.#cipher)), steadyNow());
   }
 
   /** @inheritdoc */
@@ -143,7 +151,7 @@ export class SqliteOutboxStore implements OutboxStore {
     this.#open();
     const params = leaseParams(options, options.owner);
     if (params === null) return [];
-    return leased(await this.#write('settleAndLease', options.owner, [], params.now, params));
+    return leased(await this.#write('settleAndLease', options.owner, [], params.now, params), this.#cipher);
   }
 
   /**
@@ -158,7 +166,7 @@ export class SqliteOutboxStore implements OutboxStore {
     const params = leaseParams({ ...lease, now }, owner);
     if (settlements.length === 0 && params === null) return [];
     if (this.#mode === 'auto' && this.#writer === null && settlements.length >= WRITER_THREAD_BATCH) this.#startWriter();
-    return leased(await this.#write('settleAndLease', owner, settlements, now, params));
+    return leased(await this.#write('settleAndLease', owner, settlements, now, params), this.#cipher);
   }
 
   /** @inheritdoc */
@@ -198,7 +206,7 @@ export class SqliteOutboxStore implements OutboxStore {
   async get(callId: string): Promise<OutboxItem | null> {
     this.#open();
     const row = this.#conn.get(callId);
-    return row === undefined ? null : toItem(row);
+    return row === undefined ? null : toItem(row, this.#cipher);
   }
 
   /** @inheritdoc */
@@ -244,7 +252,7 @@ export class SqliteOutboxStore implements OutboxStore {
   /** @inheritdoc */
   async list(options: { state: OutboxState; limit?: number; offset?: number }): Promise<OutboxItem[]> {
     this.#open();
-    return this.#conn.list(options.state, options.limit ?? -1, options.offset ?? 0).map(toItem);
+    return this.#conn.list(options.state, options.limit ?? -1, options.offset ?? 0).map((row) => toItem(row, this.#cipher));
   }
 
   /** @inheritdoc */
@@ -266,7 +274,7 @@ export class SqliteOutboxStore implements OutboxStore {
     this.#open();
     const from = query.startFrom ?? Number.MIN_SAFE_INTEGER;
     const to = query.startTo ?? Number.MAX_SAFE_INTEGER;
-    return this.#conn.delivered(from, to, query.limit ?? -1, query.offset ?? 0).map(toItem);
+    return this.#conn.delivered(from, to, query.limit ?? -1, query.offset ?? 0).map((row) => toItem(row, this.#cipher));
   }
 
   /** @inheritdoc */
@@ -274,12 +282,6 @@ export class SqliteOutboxStore implements OutboxStore {
     this.#open();
     const rows = this.#conn.deliveredByTime(query.from, query.to ?? Number.MAX_SAFE_INTEGER, query.limit ?? -1, query.offset ?? 0);
     return rows.map((r) => ({ callId: r.call_id, createdAt: r.created_at, deliveredAt: r.delivered_at }));
-  }
-
-  /** @inheritdoc */
-  async history(callId: string): Promise<AttemptLogEntry[]> {
-    this.#open();
-    return this.#conn.history(callId).map(toLogEntry);
   }
 
   /**
@@ -294,6 +296,12 @@ export class SqliteOutboxStore implements OutboxStore {
     if (options.deliveredBefore === undefined && options.dead !== true) return { delivered: 0, dead: 0, recordingPaths: [] };
     if (options.dryRun === true) return this.#conn.purge(options);
     return this.#write('purge', options);
+  }
+
+  /** @inheritdoc */
+  async history(callId: string): Promise<AttemptLogEntry[]> {
+    this.#open();
+    return this.#conn.history(callId).map(toLogEntry);
   }
 
   /** @inheritdoc */
@@ -356,12 +364,13 @@ function leaseParams(options: Omit<LeaseOptions, 'owner'>, owner: string): Lease
 }
 
 /** Leased rows as items, in the due order the contract promises (RETURNING gives rows in no promised order). */
-function leased(rows: Row[]): OutboxItem[] {
+function leased(rows: Row[], cipher: PayloadCipher): OutboxItem[] {
   rows.sort((a, b) => num(a, 'next_attempt_at') - num(b, 'next_attempt_at') || num(a, 'rid') - num(b, 'rid'));
-  return rows.map(toItem);
+  return rows.map((row) => toItem(row, cipher));
 }
 
-function toInsertRow(item: NewOutboxItem): InsertRow {
+/** The row to insert; the payload sealed here, on the calling thread (the key never reaches the writer thread). */
+function toInsertRow(item: NewOutboxItem, cipher: PayloadCipher): InsertRow {
   if (typeof item.callId !== 'string' || item.callId === '') {
     throw new InputError('E_OUTBOX_ITEM', 'an outbox item needs a non-empty callId');
   }
@@ -371,7 +380,7 @@ function toInsertRow(item: NewOutboxItem): InsertRow {
   const start = Date.parse(item.payload.callDetails?.startTime ?? '');
   return {
     callId: item.callId,
-    payload: JSON.stringify(item.payload),
+    payload: JSON.stringify(cipher.seal(item.callId, item.payload)),
     sourceFile: item.sourceFile ?? null,
     recordingPath: item.recordingPath,
     callStart: Number.isFinite(start) ? start : null,
@@ -391,10 +400,11 @@ function toLogEntry(row: Row): AttemptLogEntry {
   };
 }
 
-function toItem(row: Row): OutboxItem {
+function toItem(row: Row, cipher: PayloadCipher): OutboxItem {
+  const callId = str(row, 'call_id');
   return {
-    callId: str(row, 'call_id'),
-    payload: JSON.parse(str(row, 'payload')) as CallPayload,
+    callId,
+    payload: cipher.open(callId, JSON.parse(str(row, 'payload'))),
     sourceFile: optStr(row, 'source_file'),
     state: state(row),
     attempts: num(row, 'attempts'),
