@@ -9,6 +9,7 @@ import { IANAZone } from 'luxon';
 import { ConfigError } from '../errors.ts';
 import { DEFAULT_RETRY_SCHEDULE_MS, retryPolicy, type RetryPolicy } from '../policy/retry-policy.ts';
 import { parseDuration, parseDurationList } from './duration.ts';
+import { parseRetention } from '../retention/retention-setting.ts';
 import { createPayloadCipher } from '../outbox/payload-cipher.ts';
 import { isLoopbackHost } from '../http/auth.ts';
 import { redactUrl } from '../log/mask.ts';
@@ -54,6 +55,11 @@ export interface Config {
   alertBacklogS: number | null;
   /** Absolute SQLite path, or a `redis://` / `rediss://` URL. */
   outbox: string;
+  /**
+   * `CRM_RETENTION`: how long delivered calls and the recordings `serve` kept for them stay after delivery (ms,
+   * default 30 days), or null to keep them forever (`off`, `0`) (docs/architecture.md, "Stores" → "Retention").
+   */
+  retentionMs: number | null;
   /**
    * `CRM_OUTBOX_KEY`: the key payloads are encrypted under at rest (32 bytes, hex or base64), or null for
    * plain payloads (docs/architecture.md, "Stores" → "Payload encryption"). Never printed or logged.
@@ -211,6 +217,12 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const outboxOldKeys = (str('CRM_OUTBOX_OLD_KEYS') ?? '').split(',').map((k) => k.trim()).filter((k) => k !== '');
   createPayloadCipher({ key: outboxKey, oldKeys: outboxOldKeys });
 
+  const retentionText = str('CRM_RETENTION');
+  const retentionMs = parseRetention(retentionText);
+  if (retentionMs === undefined) {
+    throw new ConfigError(`CRM_RETENTION must be a duration such as 30d or 12h, or off, got "${retentionText}"`, { variable: 'CRM_RETENTION' });
+  }
+
   const alertBacklog = str('CRM_ALERT_BACKLOG_S');
   return {
     autoUpload: bool('CRM_AUTO_UPLOAD', false),
@@ -236,6 +248,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     outbox,
     outboxKey,
     outboxOldKeys,
+    retentionMs,
     sourceTimezone,
     defaultRegion,
     conversationsDir: dir('CRM_CONVERSATIONS_DIR'),
