@@ -18,9 +18,10 @@ import { registerReconcile } from './reconcile.ts';
 import { registerDoctor } from './doctor.ts';
 import { registerBackup } from './backup.ts';
 import { registerRekey } from './rekey.ts';
+import { registerPurge } from './purge.ts';
 
 /** Adds one command to the program. */
 export type RegisterCommand = (program: Command) => void;
 
 /** Every command of the CLI, in help order. */
-export const commands: RegisterCommand[] = [registerSend, registerBulk, registerWatch, registerLocalCrm, registerValidate, registerWorker, registerStatus, registerDeadLetter, registerServe, registerDashboard, registerReconcile, registerBackup, registerRekey, registerRecover, registerDoctor, registerDemo];
+export const commands: RegisterCommand[] = [registerSend, registerBulk, registerWatch, registerLocalCrm, registerValidate, registerWorker, registerStatus, registerDeadLetter, registerServe, registerDashboard, registerReconcile, registerBackup, registerRekey, registerPurge, registerRecover, registerDoctor, registerDemo];
