@@ -15,6 +15,7 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Registry } from 'prom-client';
+import { isCrmUploadError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import { maskText } from '../log/mask.ts';
 import type { OutboxStore } from '../outbox/outbox-store.ts';
@@ -90,6 +91,9 @@ export function createDashboardApp(options: DashboardAppOptions): Hono {
 
   app.onError((err, c) => {
     logger.error({ err: maskText(err instanceof Error ? err.message : String(err)), path: c.req.path }, 'dashboard request failed');
+    // A payload the configured keys cannot open is said as it is (the key id, never a key): the operator
+    // must set CRM_OUTBOX_KEY or CRM_OUTBOX_OLD_KEYS (docs/architecture.md, "Stores" → "Payload encryption").
+    if (isCrmUploadError(err, 'E_OUTBOX_KEY')) return c.json({ code: err.code, message: maskText(err.message) }, 500);
     return c.json({ code: DASHBOARD_ERRORS.INTERNAL, message: 'internal error (is the outbox reachable?)' }, 500);
   });
 
