@@ -12,6 +12,8 @@ import { createHttpCrmClient } from '../crm/http-crm-client.ts';
 import { parseRedisTarget, redactRedisUrl } from '../outbox/redis-target.ts';
 import type { FolderFacts } from './folder-checks.ts';
 import type { RedisFacts, SqliteFacts } from './outbox-checks.ts';
+import type { OutboxKeyFacts } from './key-checks.ts';
+import { createPayloadCipher, isEnvelope, type PayloadCipher } from '../outbox/payload-cipher.ts';
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -124,4 +126,84 @@ export async function probeFolder(variable: string, path: string): Promise<Folde
   } catch {
     return { variable, path, exists: false, isDirectory: false, readable: false };
   }
+}
+
+// How many of the newest jobs of a Redis outbox the key probe reads (a SQLite outbox is counted whole).
+const KEY_PROBE_JOBS = 1000;
+
+/**
+ * Facts about the outbox's keys (`CRM_OUTBOX_KEY`, `CRM_OUTBOX_OLD_KEYS`): whether they parse, the stored
+ * payloads by key id, and whether the newest payload opens. Read-only, like the other probes.
+ */
+export async function probeOutboxKey(options: { key: string | null; oldKeys: string | null; outbox: string; redis: boolean; timeoutMs: number }): Promise<OutboxKeyFacts> {
+  const facts: OutboxKeyFacts = { keyError: null, writeKid: null, readKids: [], byKid: null, scope: options.redis ? 'newest' : 'all', sampleCallId: null, sampleError: null };
+  let cipher: PayloadCipher;
+  try {
+    cipher = createPayloadCipher({ key: options.key, oldKeys: (options.oldKeys ?? '').split(',').filter((k) => k.trim() !== '') });
+  } catch (err) {
+    facts.keyError = message(err);
+    return facts;
+  }
+  facts.writeKid = cipher.writeKid;
+  facts.readKids = cipher.readKids;
+  // The stored payloads, newest last: [callId, stored value].
+  let stored: [string, unknown][] = [];
+  try {
+    if (options.redis) {
+      const target = parseRedisTarget(options.outbox);
+      const { Redis } = await import('ioredis');
+      const redis = new Redis(target.connectionUrl, { lazyConnect: true, connectTimeout: options.timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      redis.on('error', () => undefined);
+      try {
+        await redis.connect();
+        const ids = await redis.zrange(`${target.prefix}:${target.queue}:crm:start`, -KEY_PROBE_JOBS, -1);
+        const texts = await Promise.all(ids.map((id) => redis.hget(`${target.prefix}:${target.queue}:${id}`, 'data')));
+        stored = ids.flatMap((id, i) => (texts[i] ? [[id, (JSON.parse(texts[i] as string) as { payload: unknown }).payload] as [string, unknown]] : []));
+      } finally {
+        redis.disconnect();
+      }
+    } else {
+      try {
+        await stat(options.outbox);
+      } catch {
+        facts.byKid = {};
+        return facts;
+      }
+      const db = new DatabaseSync(options.outbox, { readOnly: true });
+      try {
+        // Counted in SQL (one pass, no payload in memory); only the newest payload is read.
+        const rows = db.prepare("SELECT coalesce(json_extract(payload, '$.kid'), 'plain') AS kid, count(*) AS n FROM outbox GROUP BY 1").all() as { kid: string; n: number }[];
+        facts.byKid = Object.fromEntries(rows.map((r) => [String(r.kid), Number(r.n)]));
+        const newest = db.prepare('SELECT call_id, payload FROM outbox ORDER BY rowid DESC LIMIT 1').get() as { call_id: string; payload: string } | undefined;
+        stored = newest === undefined ? [] : [[newest.call_id, JSON.parse(newest.payload)]];
+      } finally {
+        db.close();
+      }
+    }
+  } catch {
+    // The outbox checks say why it cannot be read.
+    return facts;
+  }
+  if (facts.byKid === null) {
+    const byKid: Record<string, number> = {};
+    for (const [, value] of stored) {
+      const kid = isEnvelope(value) ? value.kid : 'plain';
+      byKid[kid] = (byKid[kid] ?? 0) + 1;
+    }
+    facts.byKid = byKid;
+  }
+  const newest = stored.at(-1);
+  if (newest !== undefined) {
+    facts.sampleCallId = newest[0];
+    const kid = isEnvelope(newest[1]) ? newest[1].kid : null;
+    // An unknown key id is the check's own failure (it names the key); the sample tests the others.
+    if (kid === null || cipher.readKids.includes(kid)) {
+      try {
+        cipher.open(newest[0], newest[1]);
+      } catch (err) {
+        facts.sampleError = message(err);
+      }
+    }
+  }
+  return facts;
 }

@@ -11,8 +11,9 @@ import type { CheckResult } from './check.ts';
 import { checkCrmUrl, checkRequiredIds, checkToken, shownUrl, TOKEN_VARIABLES, varOf, type Vars } from './config-checks.ts';
 import { checkClock, checkCrmAnswer, checkTls } from './crm-checks.ts';
 import { checkFolder, FOLDER_VARIABLES } from './folder-checks.ts';
+import { checkOutboxKey } from './key-checks.ts';
 import { checkRedisEviction, checkRedisPersistence, checkRedisReachable, checkSqliteMode, checkSqliteOpens, checkSqliteWritable } from './outbox-checks.ts';
-import { probeCrm, probeFolder, probeRedis, probeSqlite } from './probes.ts';
+import { probeCrm, probeFolder, probeRedis, probeSqlite, probeOutboxKey } from './probes.ts';
 
 /** Default outbox, as the configuration has it. */
 const DEFAULT_OUTBOX = '.crm-upload/outbox.db';
@@ -58,6 +59,9 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> 
     const facts = await probeSqlite(resolve(cwd, outbox));
     results.push(checkSqliteOpens(facts), checkSqliteWritable(facts), checkSqliteMode(facts));
   }
+  const redisOutbox = isRedisTarget(outbox);
+  const keyFacts = await probeOutboxKey({ key: varOf(vars, 'CRM_OUTBOX_KEY'), oldKeys: varOf(vars, 'CRM_OUTBOX_OLD_KEYS'), outbox: redisOutbox ? outbox : resolve(cwd, outbox), redis: redisOutbox, timeoutMs });
+  results.push(checkOutboxKey(keyFacts));
 
   const folders = FOLDER_VARIABLES.filter((v) => varOf(vars, v) !== null);
   if (folders.length === 0) results.push({ id: 'folders', title: 'folders', status: 'skip', detail: `none configured (${FOLDER_VARIABLES.join(', ')}); commands take them as arguments` });

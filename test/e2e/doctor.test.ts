@@ -52,8 +52,8 @@ test('a sound setup against the local CRM: every check ✓ (TLS - on loopback), 
     const r = await runCli(['doctor'], env);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const lines = stdoutLines(r);
-    assert.equal(lines.length, 13, r.stdout);
-    assert.deepEqual(lines.filter((l) => !l.startsWith('✓ ')), ['- TLS: http on loopback: no certificate to check']);
+    assert.equal(lines.length, 14, r.stdout);
+    assert.deepEqual(lines.filter((l) => !l.startsWith('✓ ')), ['- TLS: http on loopback: no certificate to check', '- outbox key: CRM_OUTBOX_KEY is not set: payloads are stored in the clear (README, "Security")']);
     assert.match(line(r.stdout, '✓', 'CRM answers'), /GET http:\/\/127\.0\.0\.1:\d+\/apis\/api\/public\/call-data\?limit=1 answered 200/);
     assert.match(line(r.stdout, '✓', 'clock'), /the CRM by [01] s/);
     assert.match(line(r.stdout, '✓', 'outbox file mode'), /^✓ outbox file mode: 600/);
@@ -74,6 +74,7 @@ test('a sound setup against the local CRM: every check ✓ (TLS - on loopback), 
       'outbox.open': 'ok',
       'outbox.writable': 'ok',
       'outbox.mode': 'ok',
+      'outbox.key': 'skip',
       'folder.CRM_CONVERSATIONS_DIR': 'ok',
       'folder.CRM_LEADS_DIR': 'ok',
       'token.CRM_INGEST_TOKEN': 'ok',
