@@ -14,6 +14,7 @@ import type { OutboxItem, Settlement } from '../outbox/outbox-store.ts';
 import type { AttemptReport } from '../worker/deliver-item.ts';
 import { installSignalHandlers } from '../worker/signals.ts';
 import { VERIFY_BEFORE_RESEND_MODES } from '../config/config.ts';
+import { defaultUploadsDir } from '../config/recording-folders.ts';
 import { CliExit, cliLogger, configFrom, EXIT, runAction, say, type GlobalOptions } from './context.ts';
 
 interface WorkerFlags {
@@ -90,7 +91,9 @@ export function registerWorker(program: Command): void {
           const dead = alerter === null ? null : deadCallOf(settlement, item);
           if (dead !== null) alerter?.dead(dead);
         };
-        const handle = session.startWorker({ once: flags.once === true, onAttempt, onSettled });
+        // CRM_RETENTION: the worker purges delivered calls past it as it goes (docs/architecture.md, "Stores" → "Retention").
+        const retention = typeof config.retentionMs === 'number' ? { olderThanMs: config.retentionMs, uploadsDir: defaultUploadsDir(config) } : undefined;
+        const handle = session.startWorker({ once: flags.once === true, onAttempt, onSettled, ...(retention ? { retention } : {}) });
         const uninstall = installSignalHandlers({
           stop: () => handle.stop(),
           cleanup: async () => {

@@ -209,7 +209,9 @@ export async function startIngestServer(options: IngestServerOptions = {}): Prom
   // Delivery on the same store (left open by the delivery: this server closes it below).
   const client = options.client ?? confinedClient;
   const delivery = runWorker ? await openDelivery(config, { store, logger, ...(client ? { client } : {}) }) : null;
-  const worker = delivery === null ? null : delivery.startWorker();
+  // CRM_RETENTION: the recordings kept here go with their calls once these are past it (docs/architecture.md, "Stores" → "Retention").
+  const retention = typeof config.retentionMs === 'number' ? { retention: { olderThanMs: config.retentionMs, uploadsDir } } : {};
+  const worker = delivery === null ? null : delivery.startWorker(retention);
 
   let closing: Promise<WorkerSummary | null> | null = null;
   const close = (): Promise<WorkerSummary | null> => {

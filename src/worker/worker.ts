@@ -33,6 +33,7 @@ import type { Pacer } from '../pacing/pacer.ts';
 import type { RetryPolicy } from '../policy/retry-policy.ts';
 import { deliverItem, failedAttempt, type AttemptReport, type DeliverContext, type DeliverySettings } from './deliver-item.ts';
 import { pacerFor } from './pacer-for.ts';
+import { PURGE_BATCH, purgeOutbox } from '../retention/purge-outbox.ts';
 import type { AudioFigures } from './recording-step.ts';
 import { createSettleBatcher, type PendingSettlement, type SettleBatcher } from './settle-batch.ts';
 import { ResendVerifier } from './verify-step.ts';
@@ -72,7 +73,32 @@ export interface WorkerOptions {
   onAttempt?: (report: AttemptReport, item: OutboxItem) => void;
   /** Reads a recording's size and duration after its upload; default `probeAudio`. */
   probe?: (path: string) => Promise<AudioFigures>;
+  /**
+   * Purge delivered calls older than the retention as it goes (docs/architecture.md, "Stores" → "Retention"):
+   * one small batch between leases at most every `everyMs`; absent: never (`CRM_RETENTION=off`, and the
+   * short-lived workers of `send` and `bulk`).
+   */
+  retention?: WorkerRetention;
 }
+
+/** The worker's own purge (`WorkerOptions.retention`). */
+export interface WorkerRetention {
+  /** Delivered calls older than this (ms) go, with their history. */
+  olderThanMs: number;
+  /** `serve`'s uploads folder, whose recordings of purged calls are deleted; null: no file is touched. */
+  uploadsDir: string | null;
+  /** Items per batch (one transaction); default `PURGE_BATCH` (500). */
+  batchSize?: number;
+  /** How often to purge; default `PURGE_EVERY_MS` (5 min). */
+  everyMs?: number;
+  /** After a full batch, the next one this soon; default `PURGE_AGAIN_MS` (1 s). */
+  againMs?: number;
+}
+
+/** How often a worker purges (one batch), when it has a retention. */
+export const PURGE_EVERY_MS = 5 * 60_000;
+/** After a batch that was full (more is left), the next batch this soon: a backlog of years goes in minutes, never in one long transaction. */
+export const PURGE_AGAIN_MS = 1_000;
 
 /** What one worker run did. */
 export interface WorkerSummary {
@@ -173,6 +199,8 @@ export class DeliveryWorker {
    * worker's own retries and waits.
    */
   #nextLeaseAt = 0;
+  /** When the next purge batch is due (wall clock, epoch ms); the first comes at the first turn. */
+  #nextPurgeAt = 0;
   #done: Promise<WorkerSummary> | null = null;
   #stopped: Promise<void> | null = null;
 
@@ -283,6 +311,9 @@ export class DeliveryWorker {
       await this.#store.release(this.owner, this.#stale.splice(0));
       this.#nextLeaseAt = 0;
     }
+    // Between leases: one small batch, so deliveries in flight go on and the next lease waits at most
+    // one short transaction.
+    if (this.#options.retention !== undefined && !this.#stopping && Date.now() >= this.#nextPurgeAt) await this.purge();
     const idle = this.#idle();
     // Outcomes are written with the next lease, or on their own once they have waited long enough, or
     // before an idle check.
@@ -319,6 +350,27 @@ export class DeliveryWorker {
     if (this.#stopping) return items.length;
     if (room > 0) this.#nextLeaseAt = items.length < room ? await this.#nextDue() : 0;
     return items.length;
+  }
+
+  /**
+   * One purge batch of the retention (docs/architecture.md, "Stores" → "Retention"): delivered calls older
+   * than it, at most `batchSize`, with the recordings kept for them. A failure is logged and tried again at
+   * the next interval: retention never stops delivery. Returns how many calls went.
+   */
+  async purge(): Promise<number> {
+    const r = this.#options.retention;
+    if (r === undefined) return 0;
+    const batchSize = r.batchSize ?? PURGE_BATCH;
+    try {
+      const result = await purgeOutbox(this.#store, { olderThanMs: r.olderThanMs, dead: false, uploadsDir: r.uploadsDir, batchSize, maxBatches: 1 });
+      this.#nextPurgeAt = Date.now() + (result.more ? (r.againMs ?? PURGE_AGAIN_MS) : (r.everyMs ?? PURGE_EVERY_MS));
+      if (result.delivered > 0) this.#log.info({ purged: result.delivered, recordings: result.recordings }, 'purged delivered calls past the retention');
+      return result.delivered;
+    } catch (err) {
+      this.#nextPurgeAt = Date.now() + (r.everyMs ?? PURGE_EVERY_MS);
+      this.#log.warn({ err: errorText(err) }, 'cannot purge the outbox now; trying again later');
+      return 0;
+    }
   }
 
   /** Start buffered items while slots are free. */
