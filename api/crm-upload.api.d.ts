@@ -291,6 +291,7 @@ export interface Config {
     alertWebhookUrl: string | null;
     alertBacklogS: number | null;
     outbox: string;
+    retentionMs: number | null;
     sourceTimezone: string;
     defaultRegion: string;
     conversationsDir: string | null;
@@ -998,6 +999,17 @@ export interface DeliveryTimes {
     createdAt: number;
     deliveredAt: number;
 }
+export interface PurgeOptions {
+    deliveredBefore?: number;
+    dead?: boolean;
+    dryRun?: boolean;
+    limit?: number;
+}
+export interface PurgeResult {
+    delivered: number;
+    dead: number;
+    recordingPaths: string[];
+}
 export interface OutboxStore {
     readonly capabilities: StoreCapabilities;
     enqueue(item: NewOutboxItem): Promise<EnqueueResult>;
@@ -1024,6 +1036,7 @@ export interface OutboxStore {
     requeue(callIds: readonly string[]): Promise<number>;
     listDelivered(query?: DeliveredQuery): Promise<OutboxItem[]>;
     listDeliveredByTime(query: DeliveredTimeQuery): Promise<DeliveryTimes[]>;
+    purge(options: PurgeOptions): Promise<PurgeResult>;
     history(callId: string): Promise<AttemptLogEntry[]>;
     close(): Promise<void>;
 }
@@ -1512,7 +1525,17 @@ export interface WorkerOptions {
     onSettled?: (settlement: Settlement, item: OutboxItem) => void;
     onAttempt?: (report: AttemptReport, item: OutboxItem) => void;
     probe?: (path: string) => Promise<AudioFigures>;
+    retention?: WorkerRetention;
 }
+export interface WorkerRetention {
+    olderThanMs: number;
+    uploadsDir: string | null;
+    batchSize?: number;
+    everyMs?: number;
+    againMs?: number;
+}
+export declare const PURGE_EVERY_MS: number;
+export declare const PURGE_AGAIN_MS = 1000;
 export interface WorkerSummary {
     attempts: number;
     delivered: number;
@@ -1544,6 +1567,7 @@ export declare class DeliveryWorker {
     stop(): Promise<void>;
     turn(): Promise<boolean>;
     lease(): Promise<number>;
+    purge(): Promise<number>;
     startBuffered(): void;
     deliver(item: OutboxItem, controller: AbortController): Promise<void>;
     settle(settlement: Settlement, item: OutboxItem): void;

@@ -41,6 +41,7 @@ export interface Config {
     alertWebhookUrl: string | null;
     alertBacklogS: number | null;
     outbox: string;
+    retentionMs: number | null;
     sourceTimezone: string;
     defaultRegion: string;
     conversationsDir: string | null;
@@ -648,6 +649,17 @@ export interface DeliveryTimes {
     createdAt: number;
     deliveredAt: number;
 }
+export interface PurgeOptions {
+    deliveredBefore?: number;
+    dead?: boolean;
+    dryRun?: boolean;
+    limit?: number;
+}
+export interface PurgeResult {
+    delivered: number;
+    dead: number;
+    recordingPaths: string[];
+}
 export interface OutboxStore {
     readonly capabilities: StoreCapabilities;
     enqueue(item: NewOutboxItem): Promise<EnqueueResult>;
@@ -674,6 +686,7 @@ export interface OutboxStore {
     requeue(callIds: readonly string[]): Promise<number>;
     listDelivered(query?: DeliveredQuery): Promise<OutboxItem[]>;
     listDeliveredByTime(query: DeliveredTimeQuery): Promise<DeliveryTimes[]>;
+    purge(options: PurgeOptions): Promise<PurgeResult>;
     history(callId: string): Promise<AttemptLogEntry[]>;
     close(): Promise<void>;
 }
