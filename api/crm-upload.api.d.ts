@@ -36,6 +36,7 @@ export { CrmUploadError, ConfigError, InputError, PayloadValidationError, CrmHtt
 export type { ErrorCode, ErrorContext, ErrorOptions, PayloadProblem } from './errors.ts';
 export { InputProblemsError, type InputProblem } from './ingest/problems.ts';
 export { OutboxVersionError } from './outbox/outbox-version-error.ts';
+export { OutboxKeyError, E_OUTBOX_KEY } from './outbox/payload-cipher.ts';
 export { ReconcileError } from './reconcile/reconcile.ts';
 
 // ---- alerts/alerter.d.ts ----
@@ -292,6 +293,8 @@ export interface Config {
     alertBacklogS: number | null;
     outbox: string;
     retentionMs: number | null;
+    outboxKey?: string | null;
+    outboxOldKeys?: readonly string[];
     sourceTimezone: string;
     defaultRegion: string;
     conversationsDir: string | null;
@@ -876,10 +879,12 @@ export declare const FIT_LIST_CAP = 8;
 // ---- outbox/create-outbox.d.ts ----
 import type { RetryPolicy } from '../policy/retry-policy.ts';
 import type { OutboxStore } from './outbox-store.ts';
+import type { PayloadCipher } from './payload-cipher.ts';
 export declare function isRedisTarget(target: string): boolean;
 export interface CreateOutboxOptions {
     retryPolicy?: RetryPolicy;
     warn?: (message: string) => void;
+    cipher?: PayloadCipher;
 }
 export declare function createOutbox(target: string, options?: CreateOutboxOptions): Promise<OutboxStore>;
 
@@ -1049,6 +1054,62 @@ export declare class OutboxVersionError extends ConfigError {
     readonly knownVersion: number;
     constructor(file: string, fileVersion: number, knownVersion: number);
 }
+
+// ---- outbox/payload-cipher.d.ts ----
+import { ConfigError, type ErrorOptions } from '../errors.ts';
+import type { CallPayload } from '../payload/call-payload.ts';
+export declare const E_OUTBOX_KEY = "E_OUTBOX_KEY";
+export interface PayloadEnvelope {
+    v: 1;
+    kid: string;
+    iv: string;
+    tag: string;
+    ct: string;
+}
+export declare class OutboxKeyError extends ConfigError {
+    readonly kid: string | null;
+    constructor(message: string, options?: ErrorOptions & {
+        kid?: string | null;
+    });
+}
+export declare function parseOutboxKey(text: string, variable?: string): Buffer;
+export declare function keyIdOf(key: Buffer): string;
+export declare function isEnvelope(value: unknown): value is PayloadEnvelope;
+export declare function sealText(plaintext: string, key: Buffer, kid: string, callId: string): PayloadEnvelope;
+export declare function openText(envelope: PayloadEnvelope, keys: ReadonlyMap<string, Buffer>, callId: string): string;
+export type StoredPayloadKind = 'plain' | 'current' | 'old';
+export interface PayloadCipher {
+    readonly writeKid: string | null;
+    readonly readKids: readonly string[];
+    seal(callId: string, payload: CallPayload): CallPayload | PayloadEnvelope;
+    open(callId: string, stored: unknown): CallPayload;
+    kindOf(stored: unknown): StoredPayloadKind;
+}
+export interface CipherKeys {
+    key?: string | null;
+    oldKeys?: readonly string[];
+}
+export declare function createPayloadCipher(keys?: CipherKeys): PayloadCipher;
+export declare const PLAIN_PAYLOADS: PayloadCipher;
+export declare function payloadCipherOf(config: {
+    outboxKey?: string | null;
+    outboxOldKeys?: readonly string[];
+}): PayloadCipher;
+export interface RekeyReport {
+    scanned: number;
+    current: number;
+    rewritten: number;
+    fromPlain: number;
+    fromKeys: Record<string, number>;
+    skipped: number;
+}
+export interface RekeyOptions {
+    dryRun?: boolean;
+    batchSize?: number;
+}
+export declare function emptyRekeyReport(): RekeyReport;
+export declare function rekeyValue(cipher: PayloadCipher, callId: string, stored: unknown, report: RekeyReport): PayloadEnvelope | null;
+export declare function countSkipped(report: RekeyReport, stored: unknown): void;
 
 // ---- pacing/pacer.d.ts ----
 export interface Pacer {

@@ -42,6 +42,8 @@ export interface Config {
     alertBacklogS: number | null;
     outbox: string;
     retentionMs: number | null;
+    outboxKey?: string | null;
+    outboxOldKeys?: readonly string[];
     sourceTimezone: string;
     defaultRegion: string;
     conversationsDir: string | null;

@@ -49,4 +49,5 @@ export { CrmUploadError, ConfigError, InputError, PayloadValidationError, CrmHtt
 export type { ErrorCode, ErrorContext, ErrorOptions, PayloadProblem } from './errors.ts';
 export { InputProblemsError, type InputProblem } from './ingest/problems.ts';
 export { OutboxVersionError } from './outbox/outbox-version-error.ts';
+export { OutboxKeyError, E_OUTBOX_KEY } from './outbox/payload-cipher.ts';
 export { ReconcileError } from './reconcile/reconcile.ts';
