@@ -15,6 +15,9 @@
  * 4. A move refused because the lock or the state is not what it asks for throws an Error whose message
  *    names it; the store tells those refusals (a stale owner, nothing to do) from real failures.
  * 5. `moveToCompleted` with the token '0' skips the lock check but leaves the lock in place.
+ * 6. The queue's event stream `events`: BullMQ's scripts append an entry per job event (the job's id, a
+ *    failed job's message) with ids that are epoch ms, capped by length only. `queue.clean` leaves it, so a
+ *    purge trims it by time (docs/architecture.md, "Stores" → "Retention").
  */
 import type { Redis } from 'ioredis';
 
@@ -99,6 +102,16 @@ export async function updateDataIfHeld(redis: Redis, queue: QueueKeys, jobId: st
  */
 export async function dropLock(redis: Redis, queue: QueueKeys, jobId: string): Promise<void> {
   await redis.del(lockKey(queue, jobId));
+}
+
+/** The key of the queue's event stream (use 6). */
+export function eventsKey(queue: QueueKeys): string {
+  return queue.toKey('events');
+}
+
+/** Remove the queue's events recorded before `before` (epoch ms), which name jobs and quote their failures (use 6). */
+export async function trimEventsBefore(redis: Redis, queue: QueueKeys, before: number): Promise<void> {
+  await redis.xtrim(eventsKey(queue), 'MINID', `${Math.max(0, Math.floor(before))}-0`);
 }
 
 /** The token that makes BullMQ skip the lock check of a move (use 5). */

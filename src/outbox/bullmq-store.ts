@@ -38,6 +38,7 @@ import {
   delayedDueAt,
   dropLock,
   isRefusal,
+  trimEventsBefore,
   leaseOf,
   locksLeftMs,
   logsKey,
@@ -547,7 +548,8 @@ export class BullmqOutboxStore implements OutboxStore {
    * set (scored by finish time, the delivery) for delivered, the failed set for dead. The grace it takes is
    * counted from its own clock reading, a moment later than ours, so it is given 1 ms more: an item delivered
    * at `deliveredBefore` or a few ms earlier may stay until the next purge, never one delivered later. The
-   * store's own index entries go with them. Redis keeps removed data in its AOF and RDB files until they are
+   * store's own index entries go with them, and the queue's events before the cut (with `dead`, all of them).
+   * Redis keeps removed data in its AOF and RDB files until they are
    * next rewritten (docs/architecture.md, "Stores" → "Retention").
    */
   async purge(options: PurgeOptions): Promise<PurgeResult> {
@@ -585,7 +587,12 @@ export class BullmqOutboxStore implements OutboxStore {
       dead = await this.#queue.clean(0, limit ?? 0, 'failed');
     }
     const removed = [...delivered, ...dead];
-    if (removed.length > 0) await this.redis.multi().zrem(this.key('start'), ...removed).zrem(this.key('open'), ...removed).exec();
+    if (removed.length > 0) {
+      await this.redis.multi().zrem(this.key('start'), ...removed).zrem(this.key('open'), ...removed).exec();
+      // The event stream names the jobs and quotes a dead one's failure: its entries go up to the cut (with
+      // dead, up to now), as history, since nothing here reads them back (bullmq-internals.ts, use 6).
+      await trimEventsBefore(this.redis, this.#queue, dead.length > 0 ? Date.now() : (deliveredBefore ?? 0));
+    }
     const recordingPaths = [...new Set(removed.flatMap((id) => paths.get(id) ?? []))];
     return { delivered: delivered.length, dead: dead.length, recordingPaths };
   }

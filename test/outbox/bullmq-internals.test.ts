@@ -14,11 +14,13 @@ import {
   NO_LOCK_TOKEN,
   delayedDueAt,
   dropLock,
+  eventsKey,
   isRefusal,
   leaseOf,
   lockKey,
   logsKey,
   queueSnapshot,
+  trimEventsBefore,
   updateDataIfHeld,
 } from '../../src/outbox/bullmq-internals.ts';
 import { dropPrefix, REDIS_URL, redisSkipReason } from '../helpers/redis.ts';
@@ -118,6 +120,22 @@ describe('BullMQ internals the store relies on', { skip: skip ?? false }, () => 
     assert.equal(refusals.length, 6);
     for (const err of refusals) assert.ok(isRefusal(err), `not recognised as a refusal: ${(err as Error).message}`);
     assert.equal(isRefusal(new Error('Connection is closed.')), false, 'a real failure is not a refusal');
+  });
+
+  test('use 6: the event stream names each job and a failure\'s message, with ms ids; trimEventsBefore cuts it by time', async () => {
+    const job = await leased('events-1', 'owner-a');
+    // Failed for good, as the store's dead: discard, then moveToFailed.
+    job.discard();
+    await job.moveToFailed(new Error('refused: events-canary'), 'owner-a', false);
+    const entries = await redis.xrange(eventsKey(queue), '-', '+');
+    const text = JSON.stringify(entries);
+    assert.ok(text.includes('events-1') && text.includes('events-canary'), 'the stream names the job and quotes its failure');
+    const last = entries.at(-1);
+    assert.ok(last);
+    const ms = Number(last[0].split('-')[0]);
+    assert.ok(Math.abs(ms - Date.now()) < 60_000, 'entry ids are epoch ms');
+    await trimEventsBefore(redis, queue, ms + 1);
+    assert.equal(JSON.stringify(await redis.xrange(eventsKey(queue), '-', '+')).includes('events-canary'), false);
   });
 
   test('use 5: moveToCompleted with token "0" skips the lock check and leaves the lock, which dropLock removes', async () => {
