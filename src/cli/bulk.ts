@@ -3,7 +3,7 @@
  * [--until T] [--concurrency N] [--max-wait DUR] [--dry-run] [--json] [--no-progress]`.
  */
 import type { Command } from 'commander';
-import { bulkInThread } from './bulk-thread.ts';
+import { bulkUploadFromDirectory } from '../api/bulk-upload.ts';
 import type { BulkSummary } from '../bulk/summary.ts';
 import { VERIFY_BEFORE_RESEND_MODES } from '../config/config.ts';
 import { maskText } from '../log/mask.ts';
@@ -11,7 +11,7 @@ import { interruptExitCode, interruptedLine, onInterrupt, sayInterrupt } from '.
 import { createProgress } from './progress.ts';
 import { maxWaitFlag } from './send.ts';
 import { parseRangeFlag } from './time-range.ts';
-import { CliExit, configFrom, EXIT, out, runAction, say, type GlobalOptions } from './context.ts';
+import { CliExit, cliLogger, configFrom, EXIT, out, runAction, say, type GlobalOptions } from './context.ts';
 
 interface BulkFlags {
   leads?: string;
@@ -82,10 +82,14 @@ export function registerBulk(program: Command): void {
         const interrupt = onInterrupt({ onSignal: sayInterrupt(say) });
         let summary: BulkSummary;
         try {
-          // In a worker thread whose young generation is capped, with no heap flag needed
-          // (docs/architecture.md, "Throughput").
-          summary = await bulkInThread({ dir, options: { config, since, until, maxWaitMs, dryRun: flags.dryRun }, globals }, {
+          summary = await bulkUploadFromDirectory(dir, {
+            config,
+            since,
+            until,
+            maxWaitMs,
+            dryRun: flags.dryRun,
             signal: interrupt.signal,
+            logger: cliLogger(globals),
             onPayload: (p) => out(JSON.stringify(p)),
             onProgress: (p) => progress.update(p),
             onWarning: (w) => {

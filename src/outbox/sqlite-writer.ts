@@ -91,10 +91,7 @@ export class WriterThread {
     // The thread's module sits next to this one, as .ts when running from source and .js once built.
     const here = fileURLToPath(import.meta.url);
     const entry = new URL(`./sqlite-writer-thread${extname(here)}`, import.meta.url);
-    // A small young generation: the thread's garbage is short-lived (one batch at a time), and V8's
-    // default growth (64 MB semi-spaces) would hold well over 100 MB resident for it (docs/architecture.md,
-    // "Throughput").
-    this.#worker = new Worker(entry, { workerData: data, stdout: false, stderr: false, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+    this.#worker = new Worker(entry, { workerData: data, stdout: false, stderr: false });
     // An idle writer must not keep the process alive; it is ref'd only while a request is pending.
     this.#worker.unref();
     let settleReady: { resolve: () => void; reject: (err: Error) => void } | null = null;
