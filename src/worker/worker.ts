@@ -121,6 +121,9 @@ export interface WorkerHandle {
   done: Promise<WorkerSummary>;
 }
 
+/** With pacing, how far ahead deliveries wait for their slots when the limit needs more than CRM_CONCURRENCY. */
+const WAITING_MS = 100;
+
 /** Longest sleep when nothing is due, so that expired leases of crashed workers are picked up soon. */
 export const IDLE_POLL_MS = 250;
 
@@ -236,12 +239,13 @@ export class DeliveryWorker {
    * (docs/architecture.md, "Rate limit"): a request holds its slot for the CRM's answer time while the
    * pacer grants one every interval, so answer time ÷ interval requests must be in flight to keep every
    * paced slot filled (at 6000/min and 1 s answers: 100). So, up to CRM_MAX_CONCURRENCY, the worker
-   * keeps a quarter more than are sending, and at least two, waiting for the next slots: the count
+   * keeps a quarter more than are sending, and the slots of the next 100 ms (at least two), waiting for
+   * their turn — a delivery started late (a lease, a commit) would leave its slot unused: the count
    * follows the answer time as it changes, with no estimate to tune.
    */
   get concurrency(): number {
     if (this.#pacer.intervalMs === 0 || this.#maxConcurrency === this.#baseConcurrency) return this.#baseConcurrency;
-    const wanted = this.#sending + Math.ceil(this.#sending / 4) + 2;
+    const wanted = this.#sending + Math.ceil(this.#sending / 4) + Math.max(2, Math.ceil(WAITING_MS / this.#pacer.intervalMs));
     return Math.min(this.#maxConcurrency, Math.max(this.#baseConcurrency, wanted));
   }
 
