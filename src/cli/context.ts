@@ -45,10 +45,10 @@ export function cliLogger(opts: GlobalOptions = {}): Logger {
 
 /**
  * Read `--log-format` and `--log-level` (or their variables) before a command runs: messages become
- * JSON lines when asked or when stderr is the journal. A bad value exits 2 naming the flag.
+ * JSON lines when asked, or when stderr is not a terminal (a pipe, a file, the journal). A bad value exits 2 naming the flag.
  */
 export function applyLogOptions(opts: GlobalOptions): void {
-  const format = resolveLogFormat(opts.logFormat, process.env, () => isJournalStream(process.env.JOURNAL_STREAM));
+  const format = resolveLogFormat(opts.logFormat, process.env, () => process.stderr.isTTY !== true || isJournalStream(process.env.JOURNAL_STREAM));
   if (format === null) {
     const from = opts.logFormat !== undefined ? '--log-format' : 'CRM_LOG_FORMAT';
     throw new CliExit(EXIT.USAGE, `error: ${from} must be one of ${LOG_FORMATS.join(', ')}, got "${opts.logFormat ?? process.env.CRM_LOG_FORMAT}"`);

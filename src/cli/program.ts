@@ -20,7 +20,7 @@ export function buildProgram(): Command {
     .option('--verbose', 'debug logs and stack traces')
     .option('--show-pii', 'do not mask phone numbers and emails in logs')
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent (LOG_LEVEL; default info with JSON logs, else warn)')
-    .option('--log-format <format>', 'auto (JSON when stderr is the systemd journal), json or text (CRM_LOG_FORMAT)')
+    .option('--log-format <format>', 'auto (JSON lines when stderr is not a terminal), json or text (CRM_LOG_FORMAT)')
     // Not commander's .version(): that prints through writeOut, which goes to stderr here (help is for
     // people), while a version is output a script reads, on stdout as git, npm and gh print it.
     .option('-V, --version', 'print the version and exit')

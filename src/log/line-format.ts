@@ -4,10 +4,13 @@
  * so that every stderr line of a service is one JSON object. stdout is never affected: it carries the
  * `--json` and `--dry-run` output only.
  *
- * `auto` (the default) picks JSON when stderr is the systemd journal — systemd sets `JOURNAL_STREAM` to
- * the device and inode of the stream it connected (systemd.exec(5), "$JOURNAL_STREAM"), so a service
- * can tell — and text otherwise, so that pipes, CI logs and scripts reading the messages stay as they
- * were. `--log-format json` (or `CRM_LOG_FORMAT=json`) asks for JSON anywhere, e.g. under Docker.
+ * `auto` (the default) picks text when stderr is a terminal, where a person reads it, and JSON lines
+ * everywhere else (a pipe, a file, the systemd journal, a container's log): whatever is not a person is a
+ * program that reads lines, and one JSON object per line is what journald's fields, log shippers and
+ * `jq` take. The journal is also recognised by `JOURNAL_STREAM` (systemd sets it to the device and inode
+ * of the stream it connected, systemd.exec(5)), so a service run under a pty-allocating wrapper still
+ * logs JSON. `--log-format text` (or `CRM_LOG_FORMAT=text`) keeps the text in a pipe, for a script that
+ * reads the messages for people; `--log-format json` asks for JSON on a terminal too.
  */
 import { fstatSync } from 'node:fs';
 import { maskText } from './mask.ts';
@@ -40,14 +43,15 @@ export function isJournalStream(journalStream: string | undefined, fd = 2): bool
 }
 
 /**
- * The format from the flag, else `CRM_LOG_FORMAT`, else `auto`: JSON when stderr is the journal.
+ * The format from the flag, else `CRM_LOG_FORMAT`, else `auto`: JSON when `notForPeople()` (stderr is no
+ * terminal, or is the journal), text otherwise.
  * Returns null for a value that is none of `LOG_FORMATS` (the caller names the flag or variable).
  */
-export function resolveLogFormat(flag: string | undefined, env: NodeJS.ProcessEnv, stderrIsJournal: () => boolean): LogFormat | null {
+export function resolveLogFormat(flag: string | undefined, env: NodeJS.ProcessEnv, notForPeople: () => boolean): LogFormat | null {
   const value = (flag ?? env.CRM_LOG_FORMAT ?? 'auto').trim().toLowerCase();
   if (value === 'json' || value === 'text') return value;
   if (value !== 'auto') return null;
-  return stderrIsJournal() ? 'json' : 'text';
+  return notForPeople() ? 'json' : 'text';
 }
 
 /**

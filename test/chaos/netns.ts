@@ -140,7 +140,7 @@ export function listeningUrl(child: ChildProcess, label: string, timeoutMs = 20_
     const timer = setTimeout(() => reject(new Error(`${label} did not start within ${timeoutMs} ms: ${err}`)), timeoutMs);
     child.stderr?.setEncoding('utf8').on('data', (s: string) => {
       err += s;
-      const m = /listening on (http:\/\/\S+)/.exec(err);
+      const m = /listening on (http:\/\/[^\s"]+)/.exec(err);
       if (m?.[1]) {
         clearTimeout(timer);
         resolve(m[1]);

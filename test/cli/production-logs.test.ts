@@ -5,7 +5,7 @@
  * the real CLI with stderr piped, against the local CRM.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -106,27 +106,37 @@ describe('logs in production: JSON lines on stderr', () => {
     });
   });
 
-  test('auto: JSON when stderr is the journal (JOURNAL_STREAM names it), text otherwise; bad values exit 2', async () => {
+  test('auto: JSON lines when stderr is not a terminal (a file, the journal), text on a terminal; bad values exit 2', async () => {
     const dir = tempDir('crm-logs-auto-');
     const env = { ...process.env, CRM_OUTBOX: join(dir, 'outbox.db'), LOG_LEVEL: undefined, CRM_LOG_FORMAT: undefined };
-    /** Run `status` with stderr into a file, JOURNAL_STREAM naming that file (`same`) or another. */
-    const run = async (same: boolean): Promise<string> => {
-      const file = join(dir, `stderr-${same}.log`);
+    /** Run `status` with stderr into a file, JOURNAL_STREAM naming that file (`journal`) or another. */
+    const run = async (journal: boolean): Promise<string> => {
+      const file = join(dir, `stderr-${journal}.log`);
       const fd = openSync(file, 'w');
       const otherFd = openSync(join(dir, 'other'), 'w');
       const other = fstatSync(otherFd);
       closeSync(otherFd);
-      const st = same ? fstatSync(fd) : other;
+      const st = journal ? fstatSync(fd) : other;
       const child = spawn(process.execPath, [MAIN, 'status'], { cwd: ROOT, stdio: ['ignore', 'ignore', fd], env: { ...env, JOURNAL_STREAM: `${st.dev}:${st.ino}` } });
       const code = await new Promise<number | null>((res) => child.on('close', res));
       closeSync(fd);
       assert.equal(code, 0);
       return readFileSync(file, 'utf8');
     };
-    const journal = await run(true);
-    assert.equal(jsonLines(journal).length, 1);
-    assert.match(String(jsonLines(journal)[0]?.msg), /^pending 0 · in_flight 0 · delivered 0 · dead 0/);
-    assert.match(await run(false), /^pending 0 · in_flight 0 · delivered 0 · dead 0/);
+    for (const journal of [true, false]) {
+      const lines = jsonLines(await run(journal));
+      assert.equal(lines.length, 1, `journal ${journal}`);
+      assert.match(String(lines[0]?.msg), /^pending 0 · in_flight 0 · delivered 0 · dead 0/);
+    }
+    // On a terminal (a pty made by util-linux's script(1)), the same command writes text for a person.
+    const tty = spawnSync('script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(MAIN)} status`, '/dev/null'], { cwd: ROOT, env, encoding: 'utf8' });
+    if (tty.error === undefined) {
+      assert.equal(tty.status, 0, tty.stdout);
+      assert.match(tty.stdout, /^pending 0 · in_flight 0 · delivered 0 · dead 0/m);
+      assert.doesNotMatch(tty.stdout, /"msg"/);
+    } else if (process.env.CI === 'true') {
+      assert.fail(`script(1) is needed for the terminal case: ${tty.error.message}`);
+    }
 
     const bad = await runCli(['--log-format', 'xml', 'status'], cliEnv('http://127.0.0.1:9/x', { CRM_OUTBOX: join(dir, 'outbox.db') }));
     assert.equal(bad.code, 2);

@@ -146,7 +146,7 @@ describe('README "Run it in production", without systemd', () => {
       };
       const stopTimeout = (name: string) => timeSpanMs(setting(unit(name), 'TimeoutStopSec') ?? '90s');
       const listening = async (svc: Service, name: string) =>
-        waitFor(`${name} listening`, async () => /listening on (http:\/\/\S+)/.exec(svc.stderr())?.[1], 20_000);
+        waitFor(`${name} listening`, async () => /listening on (http:\/\/[^\s"]+)/.exec(svc.stderr())?.[1], 20_000);
 
       const services: [string, Service][] = [];
       try {

@@ -71,10 +71,13 @@ export function cliEnv(callDataUrl: string, overrides: Record<string, string | u
 // time; the suite starts the CLI some 30 times. It only speeds up loading, never changes behaviour.
 const COMPILE_CACHE = join(tmpdir(), 'crm-upload-e2e-compile-cache');
 
-/** The child's env: the parent's, minus the CRM_* variables it may carry, plus `env`. */
+/** The child's env: the parent's, minus the CRM_* variables it may carry, text messages, plus `env`. */
 function childEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
   const base: NodeJS.ProcessEnv = { NODE_COMPILE_CACHE: COMPILE_CACHE };
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('CRM_') && k !== 'INIT_CWD') base[k] = v;
+  // The tests read the messages for people, which a piped stderr carries as JSON lines by default
+  // (README, "Run it in production" → Logs); the JSON lines have their own tests, which ask for them.
+  base.CRM_LOG_FORMAT = 'text';
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined) delete base[k];
     else base[k] = v;

@@ -29,7 +29,7 @@ async function startServe(args: string[], env: Record<string, string | undefined
       if (child.exitCode !== null) throw new Error(`serve exited ${child.exitCode}: ${stderr}`);
       // A token is printed right after the address, unless CRM_INGEST_TOKEN gives one.
       if (env.CRM_INGEST_TOKEN === undefined && !/^token: \S+$/m.test(stderr)) return undefined;
-      return /listening on (http:\/\/\S+)/.exec(stderr)?.[1];
+      return /listening on (http:\/\/[^\s"]+)/.exec(stderr)?.[1];
     },
     15_000,
     20,

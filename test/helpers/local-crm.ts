@@ -59,7 +59,7 @@ export function spawnListening(argv: string[], options: { env?: NodeJS.ProcessEn
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
       stderr += chunk;
-      const m = /listening on (http:\/\/\S+)/.exec(stderr);
+      const m = /listening on (http:\/\/[^\s"]+)/.exec(stderr);
       if (!m?.[1]) return;
       clearTimeout(timer);
       resolve({

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { formatMessageLine, isJournalStream, resolveLogFormat, resolveLogLevel } from '../../src/log/line-format.ts';
 
-test('resolveLogFormat: flag, then CRM_LOG_FORMAT, then auto (JSON only on the journal)', () => {
-  const journal = () => true;
+test('resolveLogFormat: flag, then CRM_LOG_FORMAT, then auto (JSON unless stderr is a terminal)', () => {
+  const journal = () => true; // not for people: a pipe, a file, the journal
   const terminal = () => false;
   const cases: [string | undefined, string | undefined, () => boolean, string | null][] = [
     [undefined, undefined, terminal, 'text'],
@@ -22,8 +22,8 @@ test('resolveLogFormat: flag, then CRM_LOG_FORMAT, then auto (JSON only on the j
     ['xml', undefined, terminal, null],
     [undefined, 'yaml', terminal, null],
   ];
-  for (const [flag, env, isJournal, expected] of cases) {
-    assert.equal(resolveLogFormat(flag, { CRM_LOG_FORMAT: env }, isJournal), expected, `${flag} ${env}`);
+  for (const [flag, env, notForPeople, expected] of cases) {
+    assert.equal(resolveLogFormat(flag, { CRM_LOG_FORMAT: env }, notForPeople), expected, `${flag} ${env}`);
   }
 });
 

@@ -285,6 +285,9 @@ test('tokens off loopback: at least 32 characters, CRM_INGEST_TOKEN and CRM_DASH
 test('one masking: URLs lose credentials and query values, egress names their digits; the logger applies it (also with --show-pii for URLs)', () => {
   assert.equal(redactUrl('https://user:pw@crm.example.com:8443/a/b?api_key=SECRET&limit=5'), 'https://***:***@crm.example.com:8443/a/b?api_key=***&limit=***');
   assert.equal(redactUrl('redis://:hunter2@redis:6379/0'), 'redis://***:***@redis:6379/0');
+  // Nothing secret: the text as it was, a bare origin without the `/` URL's own spelling would add.
+  assert.equal(redactUrl('http://127.0.0.1:8787'), 'http://127.0.0.1:8787');
+  assert.equal(maskText('listening on http://127.0.0.1:8787'), 'listening on http://127.0.0.1:8787');
   assert.equal(maskText('uploading number-_919999900001-1761745857.ogg now'), 'uploading number-_**********01-1761745857.ogg now');
   assert.equal(maskText('transcript_session_2025-10-23T07-57-04.661114.json'), 'transcript_session_2025-10-23T07-57-04.661114.json', 'dates and ids stay');
   const lines: string[] = [];

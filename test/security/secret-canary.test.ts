@@ -39,7 +39,7 @@ async function startServer(args: string[], env: Record<string, string | undefine
   child.stderr.on('data', (d: Buffer | string) => (stderr += String(d)));
   const url = await waitFor(`${args[0]} to listen`, async () => {
     if (child.exitCode !== null) throw new Error(`${args[0]} exited ${child.exitCode}: ${stderr}`);
-    return /listening on (http:\/\/\S+)/.exec(stderr)?.[1];
+    return /listening on (http:\/\/[^\s"]+)/.exec(stderr)?.[1];
   });
   return {
     url,
