@@ -13,6 +13,7 @@ import {
   type ForceStatusRule,
 } from './options.ts';
 import { checkStrangeAnswerRule, matchStrangeAnswer, useStrangeAnswer, type StrangeAnswerRule } from './strange-answers.ts';
+import { mulberry32 } from './seeded-random.ts';
 
 /** The kind of fault applied to a request, as logged in `/__admin/requests`. */
 export type FaultKind = 'latency' | 'storm429' | 'rateLimit' | 'fail' | 'hang' | 'reset' | 'forceStatus' | 'uploadStatus' | 'strangeAnswer' | 'lostAnswer';
@@ -200,16 +201,4 @@ export class FaultInjector {
     if (rule.count !== undefined) this.#uploadRule = rule.count > 1 ? { ...rule, count: rule.count - 1 } : null;
     return rule;
   }
-}
-
-// mulberry32: tiny, fast and good enough to spread faults; not for anything secret.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

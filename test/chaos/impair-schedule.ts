@@ -17,6 +17,7 @@
  *
  * Pure: the random draws come from the caller (`draw`, uniform in [0, 1)), so the table test can fix them.
  */
+import { mulberry32 } from '../../src/local-crm/seeded-random.ts';
 
 /** What the relay injects, each way. */
 export interface Impairment {
@@ -52,18 +53,10 @@ export function chunkFate(impairment: Impairment, lastAt: number, now: number, d
   return { kind: 'deliver', at: Math.max(at, lastAt), losses };
 }
 
-/** A small seeded PRNG (mulberry32), uniform in [0, 1): a failing run's seed replays its draws. */
-export function seededDraw(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 function uniform([low, high]: readonly [number, number], u: number): number {
   return Math.round(low + (high - low) * u);
 }
+
+/** A small seeded PRNG (mulberry32), uniform in [0, 1): a failing run's seed replays its draws. */
+export const seededDraw: (seed: number) => () => number = mulberry32;

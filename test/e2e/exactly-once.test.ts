@@ -20,24 +20,12 @@ import { dropPrefix, redisOutboxUrl, redisSkipReason } from '../helpers/redis.ts
 import { CLI_MAIN, spawnNode, type Child } from '../worker/child.ts';
 import { generateCalls, type GeneratedSet } from './generate-calls.ts';
 import { cliEnv, finished, lastJson, removeTempDirs, runCli, startCli, tempDir, waitFor } from './run-cli.ts';
+import { mulberry32 as seeded } from '../../src/local-crm/seeded-random.ts';
 
 after(removeTempDirs);
 
 const CALL_DATA = '/apis/api/public/call-data';
 const LOST_ANSWER_RATE = 0.05;
-
-/** A seeded PRNG (mulberry32), so that the kill moments are the same on every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** What the CRM holds and what it received. */
 async function crmSide(admin: CrmAdmin, url: string): Promise<{ stored: CallPayload[]; duplicates: { callId: string; count: number }[]; posts: number; gets: number; lostAnswers: number }> {
   const requests = await admin.requests();

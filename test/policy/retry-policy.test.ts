@@ -2,19 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_RETRY_SCHEDULE_MS, isExhausted, nextDelay } from '../../src/policy/retry-policy.ts';
 import { assertValidPayload, makeCallIdFor, makePayload } from '../helpers/payloads.ts';
-
-/** A small deterministic PRNG (mulberry32), so jitter rows are reproducible. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
+import { mulberry32 as seeded } from '../../src/local-crm/seeded-random.ts';
 describe('nextDelay', () => {
   const schedule = [5_000, 30_000, 120_000];
   const rows: [attempts: number, random: number, expected: number][] = [
