@@ -289,7 +289,7 @@ test('crm-upload local-crm --strange-answer switches the fault on from the start
   t.after(() => crm.stop());
   const state = await crmAdmin(crm.url).faults({});
   assert.deepEqual(state.strangeAnswer, [{ kind: 'html', count: 1 }, { kind: 'endless-body', count: 2, on: 'upload' }]);
-  const bad = spawnSync(process.execPath, [CLI_MAIN, 'local-crm', '--port', '0', '--strange-answer', 'teapot'], { encoding: 'utf8', timeout: 15_000 });
+  const bad = spawnSync(process.execPath, [CLI_MAIN, 'local-crm', '--port', '0', '--strange-answer', 'teapot'], { encoding: 'utf8', timeout: 15_000, env: { ...process.env, CRM_LOG_FORMAT: 'text' } });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--strange-answer.kind must be one of html, redirect, invalid-json, endless-body, got "teapot"/);
 });
