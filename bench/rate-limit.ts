@@ -103,10 +103,11 @@ export function densestWindow(times: readonly number[], windowMs: number): numbe
 export async function measureRatePoint(point: RatePoint, dir: string): Promise<RateResult> {
   const { perMin, latencyMs, seconds } = point;
   const requests = Math.ceil((perMin / 60) * seconds) + 1;
-  // The default concurrency, and as many more in flight as the limit needs at this answer time: the
-  // user's allowance (CRM_MAX_CONCURRENCY), here sized for the point.
+  // The default concurrency, and as many more in flight as the limit needs at this answer time, with
+  // the slots of the next 100 ms waiting (the worker's margin): the user's allowance
+  // (CRM_MAX_CONCURRENCY), here sized for the point.
   const concurrency = 16;
-  const maxConcurrency = Math.max(concurrency, Math.ceil((perMin / 60_000) * latencyMs * 1.5) + 4);
+  const maxConcurrency = Math.max(concurrency, Math.ceil((perMin / 60_000) * (latencyMs + 100) * 1.5) + 4);
   const limit = point.unpaced ? 0 : perMin;
   const crm = await spawnLocalCrmProcess(['--latency-ms', String(latencyMs), '--rate-limit-per-min', String(limit), '--rate-limit-window-ms', String(WINDOW_MS)]);
   const store = openSqliteOutbox(join(dir, `rate-${perMin}-${latencyMs}${point.unpaced ? '-unpaced' : ''}-${Date.now()}.db`));
