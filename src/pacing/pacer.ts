@@ -12,8 +12,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export interface Pacer {
   /** Milliseconds between two grants; 0 when pacing is off. */
   readonly intervalMs: number;
-  /** Resolves when the caller may send one request. Rejects with the signal's reason when aborted. */
-  acquire(signal?: AbortSignal): Promise<void>;
+  /**
+   * Resolves true when the caller may send one request. Rejects with the signal's reason when aborted.
+   * With `maxWaitMs`, a slot further away than that is not booked at all and the call resolves false at
+   * once: a delivery whose lease would run out before its turn gives its place up without spending a
+   * slot (a spent slot is a request of the limit left unused, and every caller behind it waits longer).
+   */
+  acquire(signal?: AbortSignal, maxWaitMs?: number): Promise<boolean>;
   /** How long a slot reserved now would wait (0 when one is free), so callers can avoid over-leasing. */
   delayMs(): number;
   /**
@@ -27,7 +32,7 @@ export interface Pacer {
 /** A pacer that never waits and cannot hold (for tests of the steps around it). */
 export const UNPACED: Pacer = {
   intervalMs: 0,
-  acquire: (signal) => (signal?.aborted ? Promise.reject(signal.reason as Error) : Promise.resolve()),
+  acquire: (signal) => (signal?.aborted ? Promise.reject(signal.reason as Error) : Promise.resolve(true)),
   delayMs: () => 0,
   holdFor: () => undefined,
 };
@@ -95,15 +100,17 @@ export function createPacer(requestsPerMinute: number, clock: () => number = () 
     holdFor(ms) {
       if (ms > 0) heldUntil = Math.max(heldUntil, clock() + ms);
     },
-    async acquire(signal) {
+    async acquire(signal, maxWaitMs) {
       signal?.throwIfAborted();
       if (intervalMs === 0) {
+        if (maxWaitMs !== undefined && heldUntil - clock() > maxWaitMs) return false;
         // Off: a hold is the only wait, and a later hold (another 429 meanwhile) extends it.
         while (clock() < heldUntil) await sleep(Math.ceil(heldUntil - clock()), undefined, { signal });
-        return;
+        return true;
       }
       // Booked on the timeline without the shift, which may grow while this caller waits.
       const slot = Math.max(clock() - shift, nextFree, heldUntil - shift);
+      if (maxWaitMs !== undefined && slot + shift - clock() > maxWaitMs) return false;
       nextFree = slot + intervalMs;
       // A slot given up by an aborted caller stays spent: handing it back could let two grants bunch up.
       // Due at its slot, after any hold, and once the grant `cap` back is a second old.
@@ -119,6 +126,7 @@ export function createPacer(requestsPerMinute: number, clock: () => number = () 
         recent[oldest] = now;
         oldest = (oldest + 1) % cap;
       }
+      return true;
     },
   };
 }

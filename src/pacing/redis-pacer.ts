@@ -24,7 +24,9 @@ import type { Redis } from 'ioredis';
 import { CATCH_UP_MS, pacingIntervalMs, secondCap, type Pacer } from './pacer.ts';
 
 // KEYS[1] the slot key, KEYS[2] the pause key, KEYS[3] the shift key; ARGV[1] the interval in ms (may
-// have a fraction). Returns { the booked slot on the timeline (without the shift), the wait in ms }.
+// have a fraction), ARGV[2] the longest wait the caller takes (negative: any). Returns { the booked slot
+// on the timeline (without the shift), the wait in ms }, the slot '' when the wait is longer than
+// ARGV[2] (nothing booked then).
 const RESERVE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -34,6 +36,8 @@ local nextFree = tonumber(redis.call('GET', KEYS[1]) or '0')
 local paused = redis.call('PTTL', KEYS[2])
 local slot = math.max(now - shift, nextFree)
 if paused > 0 then slot = math.max(slot, now + paused - shift) end
+local maxWait = tonumber(ARGV[2])
+if maxWait >= 0 and slot + shift - now > maxWait then return { '', string.format('%.3f', slot + shift - now) } end
 -- Kept a little longer than the reservation, so an idle queue does not keep the keys forever; the
 -- shift lives as long as the slots booked against it.
 local ttl = math.ceil(slot + shift + interval - now) + 60000
@@ -133,24 +137,29 @@ export function createRedisPacer(redis: Redis, keys: RedisPacerKeys, requestsPer
       // Not awaited by the caller (it is settling an attempt); a lost hold only means more 429s.
       redis.eval(HOLD, 1, pauseKey, String(Math.ceil(ms))).catch(onError);
     },
-    async acquire(signal) {
+    async acquire(signal, maxWaitMs) {
       signal?.throwIfAborted();
       if (intervalMs === 0) {
         for (;;) {
           await checkPause();
           const wait = heldUntil - performance.now();
-          if (wait <= 0) return;
+          if (wait <= 0) return true;
+          if (maxWaitMs !== undefined && wait > maxWaitMs) return false;
           await sleep(Math.ceil(wait), undefined, { signal });
         }
       }
-      const [slot, waitText] = (await redis.eval(RESERVE, 3, key, pauseKey, shiftKey, String(intervalMs))) as [string, string];
+      const limit = maxWaitMs === undefined ? '-1' : String(Math.max(0, maxWaitMs));
+      const [slot, waitText] = (await redis.eval(RESERVE, 3, key, pauseKey, shiftKey, String(intervalMs), limit)) as [string, string];
       const wait = Number(waitText);
-      lastSlotAt = performance.now() + wait;
+      // Refused or booked, the wait says how far the shared timeline is booked: what `delayMs` tells the
+      // worker sizing its leases, other processes' bookings included.
+      lastSlotAt = performance.now() + wait - (slot === '' ? intervalMs : 0);
+      if (slot === '') return false;
       // A reserved slot stays spent when the wait is aborted: handing it back could bunch two requests.
       if (wait > 0) await sleep(Math.ceil(wait), undefined, { signal });
       for (;;) {
         const more = Number(await redis.eval(CLAIM, 3, shiftKey, pauseKey, secondKey, slot, String(CATCH_UP_MS), String(cap)));
-        if (more <= 0) return;
+        if (more <= 0) return true;
         await sleep(Math.max(1, Math.ceil(more)), undefined, { signal });
       }
     },

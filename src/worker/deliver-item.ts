@@ -74,10 +74,18 @@ export async function deliverItem(item: OutboxItem, ctx: DeliverContext): Promis
   const verifyLog = verified === null ? [] : [logEntry(item, 'verify', verified.result, verified.verdict.kind === 'absent' ? 'absent' : 'unverified', verified.verdict.kind === 'unverified' ? verified.verdict.reason : null, ctx)];
   const verifyMs = verified?.result.durationMs ?? 0;
 
-  await ctx.pacer.acquire(ctx.signal);
-  // The POST must end before the lease does (the recording step and the listing took part of it): past
-  // the lease another worker may take the item over, find nothing yet in the CRM and send it too.
-  const late = tooLateToSend(item, ctx, [...prepared.log, ...verifyLog], prepared.durationMs + verifyMs, prepared.recordingNote);
+  // The POST must end before the lease does (the recording step, the listing and the wait for a pacer
+  // slot take part of it): past the lease another worker may take the item over, find nothing yet in the
+  // CRM and send it too. A slot further away than the lease allows is not taken at all, so that items
+  // leased ahead of a busy shared timeline give their place up without spending requests of the limit.
+  const log = [...prepared.log, ...verifyLog];
+  const durationMs = prepared.durationMs + verifyMs;
+  const now = (ctx.now ?? steadyNow)();
+  const slotWaitMs = item.leaseUntil === null ? undefined : item.leaseUntil - now - ctx.settings.timeoutMs;
+  const tooLate = (): AttemptReport | null => tooLateToSend(item, ctx, log, durationMs, prepared.recordingNote);
+  if (slotWaitMs !== undefined && slotWaitMs < 0) return tooLate() as AttemptReport;
+  const granted = await ctx.pacer.acquire(ctx.signal, slotWaitMs);
+  const late = granted ? tooLate() : notSentReport(item, ctx, log, durationMs, prepared.recordingNote, 'no pacer slot before a request timeout of the lease is left');
   if (late !== null) return late;
   const result = await ctx.client.postCallData(prepared.payload, { idempotencyKey: idempotencyKey(item.callId, 'call-data'), signal: ctx.signal });
   if (result.kind === 'response' && result.status < 300) failPoint('after-post');
@@ -86,12 +94,12 @@ export async function deliverItem(item: OutboxItem, ctx: DeliverContext): Promis
   // not ruled out by a listing that found nothing (docs/architecture.md, "Delivery" → "Uncertain attempts").
   const postUncertain = attemptCertainty(result).uncertain;
   const uncertain = postUncertain || (item.uncertain && verified?.verdict.kind !== 'absent');
-  const log = [...prepared.log, ...verifyLog, { ...logEntry(item, 'call-data', result, settlement.kind, errorOf(settlement), ctx), uncertain: postUncertain }];
+  const postLog = [...log, { ...logEntry(item, 'call-data', result, settlement.kind, errorOf(settlement), ctx), uncertain: postUncertain }];
   return {
-    settlement: { ...settlement, log, uncertain },
+    settlement: { ...settlement, log: postLog, uncertain },
     status,
     step: 'call-data',
-    durationMs: prepared.durationMs + verifyMs + result.durationMs,
+    durationMs: durationMs + result.durationMs,
     recordingNote: prepared.recordingNote,
     ...(prepared.uploadedBytes === undefined ? {} : { uploadedBytes: prepared.uploadedBytes }),
   };
@@ -111,8 +119,13 @@ function tooLateToSend(
 ): AttemptReport | null {
   const now = (ctx.now ?? steadyNow)();
   if (item.leaseUntil === null || item.leaseUntil - now >= ctx.settings.timeoutMs) return null;
-  const error = `not sent: ${Math.max(0, Math.round(item.leaseUntil - now))} ms of the lease left, less than a request timeout`;
-  const settlement: Settlement = { callId: item.callId, kind: 'wait', nextAttemptAt: now, status: null, error, log };
+  return notSentReport(item, ctx, log, durationMs, recordingNote, `${Math.max(0, Math.round(item.leaseUntil - now))} ms of the lease left, less than a request timeout`);
+}
+
+/** An attempt that ends without its POST, due again at once, no attempt spent (see `tooLateToSend`). */
+function notSentReport(item: OutboxItem, ctx: Pick<DeliverContext, 'now'>, log: AttemptLogEntry[], durationMs: number, recordingNote: string | null, why: string): AttemptReport {
+  const now = (ctx.now ?? steadyNow)();
+  const settlement: Settlement = { callId: item.callId, kind: 'wait', nextAttemptAt: now, status: null, error: `not sent: ${why}`, log };
   return { settlement, step: null, status: null, durationMs, recordingNote };
 }
 

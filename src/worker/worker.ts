@@ -568,13 +568,14 @@ export class DeliveryWorker {
       intervalMs: pacer.intervalMs,
       delayMs: () => pacer.delayMs(),
       holdFor: (ms) => pacer.holdFor(ms),
-      acquire: async (signal) => {
-        await pacer.acquire(signal);
-        if (task.sending) return;
+      acquire: async (signal, maxWaitMs) => {
+        if (!(await pacer.acquire(signal, maxWaitMs))) return false;
+        if (task.sending) return true;
         task.sending = true;
         this.#sending += 1;
         this.startBuffered();
         if (this.#buffer.length < this.concurrency) this.wake();
+        return true;
       },
     };
   }

@@ -57,6 +57,20 @@ describe('createPacer', () => {
     assert.ok(behind < (19 * 30) / 2, `the 20th grant came ${behind.toFixed(1)} ms behind its slot`);
   });
 
+  test('a slot further than maxWaitMs is not booked: the caller gives its place up and the timeline stays', async () => {
+    let now = 1_000;
+    const pacer = createPacer(600, () => now); // 102 ms
+    assert.equal(await pacer.acquire(undefined, 0), true); // slot 0, now
+    // Slot 1 is 102 ms away: refused within 50 ms, booked within 200 ms.
+    assert.equal(await pacer.acquire(undefined, 50), false);
+    assert.equal(pacer.delayMs(), 102, 'the refused call booked nothing: the next free slot is still slot 1');
+    now += 102;
+    assert.equal(await pacer.acquire(undefined, 0), true, 'slot 1 is due now, not slot 2');
+    // A hold counts as a wait too.
+    pacer.holdFor(5_000);
+    assert.equal(await pacer.acquire(undefined, 1_000), false);
+  });
+
   test('the first request goes at once; a later one waits only for its slot', async () => {
     // Order, not speed: the first grant comes before a timer due at once can fire, so it waited for none.
     const order: string[] = [];

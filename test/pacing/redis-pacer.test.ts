@@ -30,6 +30,21 @@ describe('Redis pacer', { skip: skip ?? false }, () => {
     for (const c of clients) c.disconnect();
   });
 
+  test('a slot further than maxWaitMs is not booked: the caller gives its place up, the next one keeps the timeline', async () => {
+    const key = freshKey();
+    const [a, b] = [client(), client()].map((r) => createRedisPacer(r, key, 600)); // 102 ms apart
+    if (a === undefined || b === undefined) throw new Error('two pacers');
+    assert.equal(await a.acquire(), true); // slot 0, now
+    assert.equal(await a.acquire(undefined, 500), true); // slot 1, one interval on: within 500 ms
+    // Slot 2 is one interval away: further than 10 ms, so refused, and nothing is booked.
+    assert.equal(await b.acquire(undefined, 10), false);
+    assert.ok(b.delayMs() > 10, `the refusal tells how far the shared timeline is booked (${b.delayMs()} ms)`);
+    // Had the refused call booked slot 2, this one would get slot 3, two intervals away (over 150 ms).
+    const before = performance.now();
+    assert.equal(await b.acquire(undefined, 150), true);
+    assert.ok(performance.now() - before < 150 + CATCH_UP_MS, 'slot 2, not slot 3');
+  });
+
   test('three pacers on one key share one limit: grants evenly spaced across all of them', async () => {
     const key = freshKey();
     const pacers = [client(), client(), client()].map((r) => createRedisPacer(r, key, 1200)); // 51 ms apart

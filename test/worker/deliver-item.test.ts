@@ -89,7 +89,10 @@ describe('deliverItem', () => {
 
   test('every request, the upload included, goes through the pacer', async () => {
     let acquired = 0;
-    const counting: Pacer = { intervalMs: 0, delayMs: () => 0, acquire: async () => void acquired++, holdFor: () => undefined };
+    const counting: Pacer = { intervalMs: 0, delayMs: () => 0, acquire: async () => {
+      acquired++;
+      return true;
+    }, holdFor: () => undefined };
     const r = await deliverItem(await leased({}, RECORDING_FIXTURE), ctx(counting));
     assert.equal(r.settlement.kind, 'delivered');
     assert.equal(acquired, 2);
