@@ -1114,7 +1114,7 @@ export declare function countSkipped(report: RekeyReport, stored: unknown): void
 // ---- pacing/pacer.d.ts ----
 export interface Pacer {
     readonly intervalMs: number;
-    acquire(signal?: AbortSignal): Promise<void>;
+    acquire(signal?: AbortSignal, maxWaitMs?: number): Promise<boolean>;
     delayMs(): number;
     holdFor(ms: number): void;
 }

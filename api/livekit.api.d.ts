@@ -696,7 +696,7 @@ export interface OutboxStore {
 // ---- pacing/pacer.d.ts ----
 export interface Pacer {
     readonly intervalMs: number;
-    acquire(signal?: AbortSignal): Promise<void>;
+    acquire(signal?: AbortSignal, maxWaitMs?: number): Promise<boolean>;
     delayMs(): number;
     holdFor(ms: number): void;
 }
