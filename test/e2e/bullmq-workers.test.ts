@@ -16,6 +16,7 @@ import { dropPrefix, redisOutboxUrl, redisSkipReason } from '../helpers/redis.ts
 import { CLI_MAIN, runCli, spawnNode, type Child } from '../worker/child.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { FIXTURES } from '../helpers/fixtures.ts';
+import { CATCH_UP_MS, pacingIntervalMs } from '../../src/pacing/pacer.ts';
 
 const skip = await redisSkipReason();
 const CALL_DATA = '/apis/api/public/call-data';
@@ -58,14 +59,20 @@ function postsByCall(requests: readonly RequestRecord[]): Map<string, RequestRec
   return out;
 }
 
-/** The most requests that arrived within one calendar second. */
-function peakPerSecond(requests: readonly RequestRecord[]): number {
-  const perSecond = new Map<number, number>();
-  for (const r of requests) {
-    const s = Math.floor(Date.parse(r.time) / 1000);
-    perSecond.set(s, (perSecond.get(s) ?? 0) + 1);
+/**
+ * The most requests that arrived within any window of `windowMs`, from the CRM's own log. A window of a
+ * few seconds, not one: the arrival of each granted request at the CRM jitters by some milliseconds on a
+ * shared 2-core machine, which the pacer's 2% headroom absorbs over seconds but not at every boundary of
+ * a single one (the grants themselves are held to ⌊1000 / interval⌋ + 1 per second: test/pacing).
+ */
+function densest(requests: readonly RequestRecord[], windowMs: number): number {
+  const times = requests.map((r) => Date.parse(r.time)).sort((a, b) => a - b);
+  let most = 0;
+  for (let from = 0, to = 0; to < times.length; to++) {
+    while ((times[to] ?? 0) - (times[from] ?? 0) >= windowMs) from++;
+    most = Math.max(most, to - from + 1);
   }
-  return Math.max(0, ...perSecond.values());
+  return most;
 }
 
 describe('BullMQ: several worker processes on one queue', { skip: skip ?? false }, () => {
@@ -131,8 +138,13 @@ describe('BullMQ: several worker processes on one queue', { skip: skip ?? false 
       const requests = await admin.requests();
       const posts = postsByCall(requests);
       assert.equal(posts.size, 500);
-      const peak = peakPerSecond(requests);
-      assert.ok(peak <= limitPerMin / 60, `the CRM saw ${peak} requests in one second (limit ${limitPerMin / 60}/s across all workers)`);
+      // The shared pacer grants at most ⌊(W + CATCH_UP_MS) / interval⌋ + 1 requests in any W ms (pacer.ts);
+      // on their way to the CRM, at most the requests in flight at once (3 workers × CRM_CONCURRENCY 8) can
+      // arrive bunched. Three unshared pacers would let 3× the limit through, no pacer all 500 at once.
+      const interval = pacingIntervalMs(limitPerMin);
+      const bound = Math.floor((4_000 + CATCH_UP_MS) / interval) + 1 + 3 * 8;
+      const inFourSeconds = densest(requests, 4_000);
+      assert.ok(inFourSeconds <= bound, `the CRM saw ${inFourSeconds} requests within 4 s (at most ${bound} across all workers at ${limitPerMin}/min)`);
       // That they share one limit is test/pacing/redis-pacer.test.ts's ("three pacers on one key share one
       // limit"); how fast three workers go together is bench/bullmq.ts's figure, not a test's.
       // Every worker took part: the shared queue spread the work.
