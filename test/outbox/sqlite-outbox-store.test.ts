@@ -152,11 +152,15 @@ describe('SQLite outbox store', () => {
     const reading = (async () => {
       for await (const line of lines) childLeased.push(line.replace(/^leased /, ''));
     })();
-    child.stdin?.write('go\n');
-
     const mine: string[] = [];
     try {
-      // Start once the child is leasing: on a busy machine its start-up alone could outlast our loop.
+      // Both sides lease, whatever the machine's load: the parent takes a first batch before the child
+      // starts, then waits until the child has leased too (its start-up alone could outlast our loop,
+      // or its loop ours), and from then on both lease from the file at once.
+      const firstBatch = await store.lease({ limit: 5, leaseMs: 60_000, owner: 'parent' });
+      mine.push(...firstBatch.map((i) => i.callId));
+      await store.settle('parent', firstBatch.map((i) => ({ callId: i.callId, kind: 'delivered' as const, status: 201 })));
+      child.stdin?.write('go\n');
       while (childLeased.length === 0 && child.exitCode === null) await sleep(5);
       for (;;) {
         const items = await store.lease({ limit: 5, leaseMs: 60_000, owner: 'parent' });
