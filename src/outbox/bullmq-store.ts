@@ -198,7 +198,10 @@ export class BullmqOutboxStore implements OutboxStore {
   };
   /** The target, with the password redacted in `shown`. */
   readonly target: RedisTarget;
-  /** Redis commands of this store (producer side: fails fast rather than queueing forever). */
+  /**
+   * Redis commands of this store. It fails fast (a command fails after a few reconnects) until the
+   * process leases, then waits out an outage like the leasing connection (`#workerFor`).
+   */
   readonly redis: Redis;
   readonly #queue: Queue<CallJobData, DeliveredValue>;
   readonly #options: BullmqOutboxOptions;
@@ -769,6 +772,10 @@ export class BullmqOutboxStore implements OutboxStore {
     });
     worker.on('error', () => undefined);
     this.#workers.set(leaseMs, worker);
+    // A leasing process is a worker: an outcome, a due time or a pacer slot asked of Redis while it
+    // restarts must wait for it, as BullMQ's own worker commands do, rather than fail and end the worker
+    // (docs/architecture.md, "Stores" → "BullMQ"). ioredis reads this setting at each reconnect.
+    this.redis.options.maxRetriesPerRequest = null;
     // Manual fetching does not start BullMQ's stalled-job check on its own; every leasing process runs
     // it, so a lease left by a process that died comes back wherever workers still run.
     await worker.startStalledCheckTimer();

@@ -83,7 +83,10 @@ describe('chaos: Redis under the BullMQ outbox', { skip: missing ?? false }, () 
       await sleep(1_000);
       await redis.start();
 
-      await waitFor('every call delivered', async () => (await store.counts().catch(() => null))?.delivered === calls, 60_000, 200);
+      let last: unknown = null;
+      await waitFor('every call delivered', async () => (last = await store.counts().catch((err: unknown) => String(err))) !== null && (last as { delivered?: number }).delivered === calls, 60_000, 200).catch((err: unknown) => {
+        throw new Error(`${(err as Error).message}; outbox ${JSON.stringify(last)}; worker stderr: ${worker.stderr().slice(-3000)}`);
+      });
       assert.equal(worker.child.exitCode, null, `the worker died with Redis: ${worker.stderr()}`);
       await stopWorker(worker);
       const report = await assertCrmSide(admin, list.map((i) => i.payload), { maxPostsPerCall: 2 });
@@ -92,6 +95,35 @@ describe('chaos: Redis under the BullMQ outbox', { skip: missing ?? false }, () 
       t.diagnostic(`${fsync}: ${postsAtKill} POSTs before the kill; ${report.posts} POSTs for ${calls} calls, ${report.repeatedCalls} sent twice`);
     });
   }
+
+  test('a Redis restart: a store that leases waits it out on every connection; one that only reads fails fast', { timeout: 60_000 }, async (t) => {
+    const redis = await startChaosRedis(['appendonly', 'yes', 'appendfsync', 'always']);
+    t.after(() => redis.destroy());
+    const outbox = `${redis.url}?prefix=chaos`;
+    const leasing = await openBullmqOutbox(outbox, { warn: () => undefined });
+    t.after(() => leasing.close());
+    const reading = await openBullmqOutbox(outbox, { warn: () => undefined });
+    t.after(() => reading.close());
+    const list = items(3, 900);
+    await leasing.enqueueMany(list);
+    const leased = await leasing.lease({ limit: 3, leaseMs: 60_000, owner: 'w' });
+    assert.equal(leased.length, 3);
+
+    await redis.kill();
+    // Asked while Redis is down, for longer than a few reconnects: the outcome (its index update and
+    // history go through the store's own connection) and the next due time wait; a plain read fails.
+    const settled = leasing.settle('w', list.map((i) => ({ callId: i.callId, kind: 'delivered' as const, status: 201, log: [] })));
+    const due = leasing.nextDueAt();
+    const read = await reading.counts().then(() => 'answered', (err: unknown) => String(err));
+    assert.match(read, /max retries per request|Connection is closed|ECONNREFUSED/i);
+    await sleep(1_500);
+    await redis.start();
+    await settled;
+    await due;
+    const counts = await reading.counts();
+    assert.deepEqual({ pending: counts.pending, in_flight: counts.in_flight, delivered: counts.delivered }, { pending: 0, in_flight: 0, delivered: 3 });
+    assert.equal(await leasing.redis.zcard(leasing.key('open')), 0, 'the delivered calls left the backlog index');
+  });
 
   test('a worker cut off while it holds leases: another delivers, and its late outcomes overwrite nothing', { timeout: 90_000 }, async (t) => {
     const admin = crmAdmin(crm.url);
