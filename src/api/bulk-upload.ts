@@ -10,13 +10,11 @@
  * everything first and then delivers, restricted to its own calls when others are queued.
  */
 import { resolve } from 'node:path';
-import { hydrateBundle } from '../bulk/collect-calls.ts';
 import { planRun } from '../bulk/plan-run.ts';
 import { emptySummary, type BulkSummary } from '../bulk/summary.ts';
 import { yielder } from '../bulk/yielder.ts';
 import type { Config } from '../config/config.ts';
 import { describeError } from '../errors.ts';
-import type { CallBundle } from '../ingest/call-record.ts';
 import type { Logger } from '../log/logger.ts';
 import type { NewOutboxItem, OutboxStore, Settlement } from '../outbox/outbox-store.ts';
 import { countStates, type CallsOutcome } from '../worker/deliver-calls.ts';
@@ -95,25 +93,12 @@ export async function bulkUploadFromDirectory(conversationsDir: string, options:
     onFile: () => options.onProgress?.({ phase: 'scan', done: ++scanned, total: null }),
   });
   summary.errors.push(...plan.errors);
-  summary.unmatchedLeads = plan.unmatchedLeads;
   summary.skippedFiles = plan.skipped;
-  for (const w of plan.warnings) options.onWarning?.(w);
   const interrupted = () => options.signal?.aborted === true;
-
-  const kept = plan.keptItems;
   const wanted = (rangeMs: number) =>
     Number.isNaN(rangeMs)
       ? options.since == null && options.until == null
       : (options.since == null || rangeMs >= options.since) && (options.until == null || rangeMs <= options.until);
-  const inRange: (CallBundle | number | undefined)[] = [];
-  for (const p of plan.calls) {
-    if (typeof p === 'number') {
-      if (wanted(plan.rangeMs(p))) inRange.push(p);
-      else plan.release(p);
-    } else if (wanted(Date.parse(p.call.startTime ?? p.call.endTime ?? ''))) inRange.push(p);
-    else for (const f of p.files ?? [p.call.file]) kept.delete(f);
-  }
-  plan.calls.length = 0; // let the out-of-range calls go
 
   const session = options.dryRun ? null : await openDelivery(config, options);
   let delivery: RunDelivery | null = null;
@@ -146,45 +131,57 @@ export async function bulkUploadFromDirectory(conversationsDir: string, options:
       }
       delivery?.start();
     };
-    if (inRange.length > 0) callDataValidator(); // compiled once, before the first call is timed
+    if (plan.callFiles > 0) callDataValidator(); // compiled once, before the first call is timed
     const pause = yielder();
     const seen = new Set<string>();
-    for (let i = 0; i < inRange.length && !interrupted(); i++) {
-      const planned = inRange[i]!;
-      inRange[i] = undefined; // prepared calls are let go as the run proceeds
-      options.onProgress?.({ phase: 'enqueue', done: i + 1, total: inRange.length });
-      const file = typeof planned === 'number' ? plan.file(planned) : planned.call.file;
+    const groups = plan.groups;
+    for (let k = 0; k < groups && !interrupted(); k++) {
+      options.onProgress?.({ phase: 'enqueue', done: k + 1, total: groups });
       try {
-        const full = typeof planned === 'number' ? await plan.isolatedBundle(planned) : await hydrateBundle(planned, config, kept);
-        const payload = buildPayload(full, config);
-        const callId = payload.callDetails.callId;
-        assertValidPayload(payload, { file: full.call.file, callId });
-        if (seen.has(callId)) {
-          summary.errors.push({ file: full.call.file, reason: `E_DUPLICATE_CALL: another file of this run has the same callId ${callId}` });
+        // A call alone out of the run's range is not read again.
+        const lone = plan.loneCallTime(k);
+        if (lone !== null && !wanted(lone)) {
+          plan.release(k);
           continue;
         }
-        seen.add(callId);
-        if (options.dryRun) {
-          options.onPayload?.(payload);
-          deliverCount += 1;
-          continue;
-        }
-        batch.push({ callId, payload, recordingPath: full.recording?.file ?? null, sourceFile: full.call.file });
-        if (batch.length >= batchSize) {
-          await flush();
-          // Let the deliveries already running handle their answers and start the next ones.
-          await new Promise<void>((done) => setImmediate(done));
+        const group = await plan.prepare(k);
+        summary.errors.push(...group.errors);
+        summary.unmatchedLeads.push(...group.unmatchedLeads);
+        for (const w of group.warnings) options.onWarning?.(w);
+        for (const bundle of group.bundles) {
+          if (!wanted(Date.parse(bundle.call.startTime ?? bundle.call.endTime ?? ''))) continue;
+          try {
+            const payload = buildPayload(bundle, config);
+            const callId = payload.callDetails.callId;
+            assertValidPayload(payload, { file: bundle.call.file, callId });
+            if (seen.has(callId)) {
+              summary.errors.push({ file: bundle.call.file, reason: `E_DUPLICATE_CALL: another file of this run has the same callId ${callId}` });
+              continue;
+            }
+            seen.add(callId);
+            if (options.dryRun) {
+              options.onPayload?.(payload);
+              deliverCount += 1;
+              continue;
+            }
+            batch.push({ callId, payload, recordingPath: bundle.recording?.file ?? null, sourceFile: bundle.call.file });
+            if (batch.length >= batchSize) {
+              await flush();
+              // Let the deliveries already running handle their answers and start the next ones.
+              await new Promise<void>((done) => setImmediate(done));
+            }
+          } catch (err) {
+            summary.errors.push({ file: bundle.call.file, reason: describeError(err) });
+          }
         }
       } catch (err) {
-        summary.errors.push({ file, reason: describeError(err) });
+        summary.errors.push({ file: plan.firstFile(k), reason: describeError(err) });
       } finally {
         const paused = pause();
         if (paused !== null) await paused;
       }
     }
     if (!interrupted()) await flush();
-    kept.clear();
-    seen.clear();
 
     if (session !== null && deliverCount > 0) {
       const maxWaitMs = options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;

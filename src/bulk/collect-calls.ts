@@ -128,24 +128,29 @@ export async function* inputFiles(roots: readonly string[]): AsyncGenerator<{ fi
   }
 }
 
-/** What a scan of the folders read, besides the calls (which go to `onCall`). */
+/** Where a scan hands each record it read, in walk order. */
+export interface ScanSink {
+  call(call: CallRecord): void;
+  lead(lead: LeadRecord): void;
+  recording(recording: RecordingFacts): void;
+  /** A manifest, its paths resolved inside the folders. */
+  manifest(manifest: ManifestRecord): void;
+}
+
+/** What a scan of the folders found besides the records (which go to the sink). */
 export interface ScanResult {
-  leads: LeadRecord[];
-  recordings: RecordingFacts[];
-  manifests: ManifestRecord[];
   errors: BulkError[];
   skipped: { file: string; reason: string }[];
 }
 
 /**
- * Walk the folders and read every file once, in walk order: each call goes to `onCall` (as read,
- * with its message items), the rest is collected. Bad files are listed in `errors`; they never stop
- * the scan.
+ * Walk the folders and read every file once, in walk order: each record goes to `sink` as read. Bad
+ * files are listed in `errors`; they never stop the scan.
  */
-export async function scanFolders(options: CollectOptions, onCall: (call: CallRecord) => void): Promise<ScanResult> {
+export async function scanFolders(options: CollectOptions, sink: ScanSink): Promise<ScanResult> {
   const roots = await realRoots(runFolders(options));
   const resolver = new FolderResolver(roots);
-  const out: ScanResult = { leads: [], recordings: [], manifests: [], errors: [], skipped: [] };
+  const out: ScanResult = { errors: [], skipped: [] };
   const ctx = ingestContext(options);
   const pause = yielder();
 
@@ -160,20 +165,20 @@ export async function scanFolders(options: CollectOptions, onCall: (call: CallRe
       const result = await readOne(file, ctx);
       switch (result.kind) {
         case 'call':
-          onCall(result.call);
+          sink.call(result.call);
           break;
         case 'lead':
-          out.leads.push(result.lead);
+          sink.lead(result.lead);
           break;
         case 'recording':
-          out.recordings.push(result.recording);
+          sink.recording(result.recording);
           break;
         case 'manifest': {
           const resolved = await resolveManifestFiles(result.manifest, resolver);
           if (resolved.problems.length > 0) {
             out.errors.push({ file, reason: resolved.problems.map((p) => `${p.code} ${p.message}`).join('; ') });
           } else {
-            out.manifests.push(resolved.manifest);
+            sink.manifest(resolved.manifest);
           }
           break;
         }
@@ -197,14 +202,21 @@ export async function collectCalls(options: CollectOptions): Promise<CollectResu
   const calls: CallRecord[] = [];
   const keptItems = new Map<string, ConversationItem[]>();
   let keepBudget = options.keepItemsBytes ?? 0;
-  const scan = await scanFolders(options, (call) => {
-    if (keepBudget > 0) {
-      keepBudget -= itemsBytes(call.items);
-      if (keepBudget >= 0) keptItems.set(call.file, call.items);
-    }
-    calls.push(slim(call));
+  const leads: LeadRecord[] = [];
+  const recordings: RecordingFacts[] = [];
+  const manifests: ManifestRecord[] = [];
+  const { errors, skipped } = await scanFolders(options, {
+    call(call) {
+      if (keepBudget > 0) {
+        keepBudget -= itemsBytes(call.items);
+        if (keepBudget >= 0) keptItems.set(call.file, call.items);
+      }
+      calls.push(slim(call));
+    },
+    lead: (lead) => leads.push(lead),
+    recording: (recording) => recordings.push(recording),
+    manifest: (manifest) => manifests.push(manifest),
   });
-  const { leads, recordings, manifests, errors, skipped } = scan;
   const matched = matchRun({ calls, leads, recordings, manifests });
   for (const e of matched.errors) errors.push({ file: e.file, reason: e.reason });
   return { bundles: matched.bundles, errors, skipped, warnings: matched.warnings, unmatchedLeads: matched.unmatchedLeads, keptItems };

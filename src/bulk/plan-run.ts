@@ -1,264 +1,393 @@
 /**
- * The calls of a bulk run, in walk order, with memory that does not grow with every call's record.
+ * The plan of a bulk run, in memory that does not grow with each call's record (docs/architecture.md,
+ * "Throughput" → "Bulk memory").
  *
- * Matching sees the calls of a run together (docs/architecture.md, "Matching"), but most calls of a large folder
- * cannot take part in it: a call that shares no message item id with another file, is named by no
- * manifest, and that no lead or recording could reach (by session id, `create_lead` arguments, or
- * time, with a wide margin) gets from `matchRun` exactly what it would get alone. So the scan keeps
- * for each call only a few facts (`CallTable`: file, session ids, times, flags); afterwards the calls
- * that could be matched with something are read again (unless kept) and matched together, as before,
- * and every other call is read again and matched alone when its turn comes. The result — bundles,
- * warnings, errors, unmatched leads, and their order — is the same as matching all calls at once.
+ * Matching sees the files of a run together (docs/architecture.md, "Matching"), but a call can only be
+ * paired with files it shares a key or a time window with. So the scan keeps, of each file, its path
+ * and a few times and flags in columns, and feeds its keys to a link graph (`link-graph.ts`); the files
+ * then fall into groups that nothing links across. Each group is read again (unless the scan kept it)
+ * and matched on its own when its turn comes, which gives the same bundles, warnings and errors as
+ * matching the whole run at once: one group's records in memory at a time.
  *
- * Small runs read each file once: the first calls are kept whole up to a memory budget.
+ * Small runs read each file once: the first records are kept whole up to a memory budget.
  */
 import { describeError, InputError } from '../errors.ts';
-import type { CallBundle, CallRecord, ConversationItem, LeadRecord, ManifestRecord, RecordingFacts } from '../ingest/call-record.ts';
+import type { CallBundle, CallRecord, LeadRecord, ManifestRecord, RecordingFacts } from '../ingest/call-record.ts';
+import type { IngestContext } from '../ingest/read-file.ts';
 import { callSpan, startUnknown, timeMs } from '../match/call-span.ts';
-import { isCreateLead } from '../match/lead-agreement.ts';
+import { isCreateLead, keysOfArguments, keysOfLead } from '../match/lead-agreement.ts';
 import { LEAD_MARGIN_AFTER_MS, LEAD_MARGIN_BEFORE_MS } from '../match/match-leads.ts';
 import { RECORDING_TOLERANCE_MS } from '../match/match-recordings.ts';
-import { matchRun } from '../match/match-run.ts';
+import { matchRun, type MatchResult } from '../match/match-run.ts';
 import type { MatchWarning } from '../match/match-types.ts';
-import type { IngestContext } from '../ingest/read-file.ts';
-import { type CollectOptions, ingestContext, itemsBytes, readOne, scanFolders, slim } from './collect-calls.ts';
+import { type CollectOptions, ingestContext, itemsBytes, readOne, scanFolders } from './collect-calls.ts';
+import { groupsOf, KeyLinks, TimePoints, UnionFind, type Groups } from './link-graph.ts';
 import type { BulkError } from './summary.ts';
 
-/** Options of `planRun`: the folders, and how many bytes of call records it may keep from the scan. */
+/** Options of `planRun`: the folders, and how many bytes of records it may keep from the scan. */
 export interface PlanOptions extends Omit<CollectOptions, 'keepItemsBytes'> {
-  /** Whole calls (with their message texts) kept from the scan, so that they need no second read; about this many bytes. */
+  /** Whole records (calls with their message texts, leads) kept from the scan, so that they need no second read; about this many bytes. */
   keepBytes?: number;
 }
 
-/** Memory of a kept call besides its items (record, strings). */
+/** What matching one group gave. */
+export interface GroupMatch {
+  /** The group's calls, in the order of their first file. */
+  bundles: CallBundle[];
+  warnings: MatchWarning[];
+  /** Lead files of the group attached to no call. */
+  unmatchedLeads: string[];
+  /** Files of the group that could not be read again, and manifests whose conversation is missing. */
+  errors: BulkError[];
+}
+
+/** Memory of a kept record besides its items. */
 const RECORD_BYTES = 600;
-/** How much wider than the matching windows a lead or recording may be and still count as a candidate. */
+/**
+ * How much wider than the matching windows the window of a call is taken when its times may still
+ * change in matching (a manifest's times, a merged copy's): a margin, never a miss.
+ */
 const SLACK_MS = 60 * 60_000;
-const CREATE_LEAD = 1;
+
+const CALL = 1;
+const LEAD = 2;
+const RECORDING = 3;
+const MANIFEST = 4;
+
+/** Call flags. */
+const UNKNOWN_START = 1;
 const ITEM_IDS = 2;
-/** Numbers per call in `CallTable.times`: span from, span to, known start, the time `since`/`until` select on. */
-const TIMES = 4;
 
 /**
- * What the scan remembers of each call, in columns (a few dozen bytes per call besides its path): what
- * `candidateTest` needs, and the time `since`/`until` select on. NaN for a time the call does not have.
+ * Numbers per file in `FileTable.times`. A call: span from, span to, known start (NaN when unknown),
+ * the time `since`/`until` select on. A lead: its time. A recording: epoch and end (ms). A manifest:
+ * from and to.
  */
-class CallTable {
-  readonly files: string[] = [];
-  readonly sessionIds: string[] = [];
-  /** `metadata.campaign_metadata.sessionId`, for the few calls that carry one. */
-  readonly campaignSessionIds = new Map<number, string>();
-  times = new Float64Array(1024 * TIMES);
-  flags = new Uint8Array(1024);
-  /** Calls kept whole from the scan, by index. */
-  readonly records = new Map<number, CallRecord>();
+const TIMES = 4;
 
-  get length(): number {
-    return this.files.length;
+/** The paths of the run's files, as a folder index and a base name (folders repeat; names are short). */
+class PathTable {
+  readonly #folders: string[] = [];
+  readonly #folderIndex = new Map<string, number>();
+  #folderOf = new Int32Array(1024);
+  readonly #names: string[] = [];
+
+  add(path: string): void {
+    const cut = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));
+    const folder = path.slice(0, cut + 1);
+    let f = this.#folderIndex.get(folder);
+    if (f === undefined) {
+      f = this.#folders.length;
+      this.#folders.push(folder);
+      this.#folderIndex.set(folder, f);
+    }
+    const i = this.#names.length;
+    if (i === this.#folderOf.length) {
+      const grown = new Int32Array(2 * i);
+      grown.set(this.#folderOf);
+      this.#folderOf = grown;
+    }
+    this.#folderOf[i] = f;
+    this.#names.push(path.slice(cut + 1));
   }
 
-  add(call: CallRecord): number {
-    const i = this.files.length;
-    if (i === this.flags.length) {
-      const times = new Float64Array(2 * this.times.length);
-      times.set(this.times);
-      this.times = times;
-      const flags = new Uint8Array(2 * this.flags.length);
+  get(i: number): string {
+    return this.#folders[this.#folderOf[i]!]! + this.#names[i]!;
+  }
+}
+
+/** What the scan remembers of every file the run read, by node id (walk order), in columns. */
+class FileTable {
+  readonly paths = new PathTable();
+  kinds = new Uint8Array(1024);
+  flags = new Uint8Array(1024);
+  times = new Float64Array(1024 * TIMES).fill(Number.NaN);
+  length = 0;
+  /** Records kept whole from the scan (first calls and leads, within the budget), by node. */
+  readonly kept = new Map<number, CallRecord | LeadRecord>();
+  /** Manifests (few, and their paths are resolved once), by node. */
+  readonly manifests = new Map<number, ManifestRecord>();
+  /** Lead files, and whether any recording was found (a lone lead or recording needs no second read). */
+  calls = 0;
+  recordings = 0;
+
+  add(kind: number, file: string): number {
+    const i = this.length++;
+    if (i === this.kinds.length) {
+      const n = 2 * i;
+      const kinds = new Uint8Array(n);
+      kinds.set(this.kinds);
+      this.kinds = kinds;
+      const flags = new Uint8Array(n);
       flags.set(this.flags);
       this.flags = flags;
+      const times = new Float64Array(n * TIMES).fill(Number.NaN);
+      times.set(this.times);
+      this.times = times;
     }
-    this.files.push(call.file);
-    this.sessionIds.push(call.sessionId);
-    const campaignSession = call.campaign?.sessionId;
-    if (typeof campaignSession === 'string' && campaignSession !== '') this.campaignSessionIds.set(i, campaignSession);
-    const span = callSpan(call);
-    const t = i * TIMES;
-    this.times[t] = span?.from ?? Number.NaN;
-    this.times[t + 1] = span?.to ?? Number.NaN;
-    this.times[t + 2] = (startUnknown(call) ? null : timeMs(call.startTime)) ?? Number.NaN;
-    this.times[t + 3] = Date.parse(call.startTime ?? call.endTime ?? '');
-    this.flags[i] = (call.toolCalls.some(isCreateLead) ? CREATE_LEAD : 0) | (call.items.some((x) => x.id !== undefined && x.id !== '') ? ITEM_IDS : 0);
+    this.kinds[i] = kind;
+    this.paths.add(file);
     return i;
   }
 
-  time(i: number, which: 0 | 1 | 2 | 3): number {
+  time(i: number, which: number): number {
     return this.times[i * TIMES + which]!;
   }
-}
 
-/** Sorted finite values. */
-function sortedTimes(values: Iterable<number | null>): Float64Array {
-  const list: number[] = [];
-  for (const v of values) if (v !== null && Number.isFinite(v)) list.push(v);
-  return Float64Array.from(list).sort();
-}
-
-/** True when a value of `sorted` lies in [from, to]. */
-function anyWithin(sorted: Float64Array, from: number, to: number): boolean {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid]! < from) lo = mid + 1;
-    else hi = mid;
+  setTime(i: number, which: number, value: number | null): void {
+    this.times[i * TIMES + which] = value ?? Number.NaN;
   }
-  return lo < sorted.length && sorted[lo]! <= to;
 }
 
-/**
- * Which calls matching could attach something to, or group with another call: a superset of the
- * candidates of every matching step (docs/architecture.md "Matching"), so that a call left out gets the same
- * result alone.
- */
-function candidateTest(table: CallTable, leads: readonly LeadRecord[], recordings: readonly RecordingFacts[], manifests: readonly ManifestRecord[]): (i: number) => boolean {
-  const named = new Set<string>();
-  for (const m of manifests) if (m.files.conversation !== null) named.add(m.files.conversation);
-  const leadSessions = new Set<string>();
-  for (const lead of leads) {
-    for (const k of [lead.sessionId, lead.campaign?.sessionId]) if (typeof k === 'string' && k !== '') leadSessions.add(k);
-  }
-  const leadTimes = sortedTimes(leads.map((l) => timeMs(l.time)));
-  const epochs = sortedTimes(recordings.map((r) => (r.epoch !== null && Number.isFinite(r.epoch) ? r.epoch * 1000 : null)));
-  return (i) => {
-    if ((table.flags[i]! & ITEM_IDS) !== 0 || named.has(table.files[i]!)) return true;
-    const from = table.time(i, 0);
-    if (leads.length > 0) {
-      if ((table.flags[i]! & CREATE_LEAD) !== 0) return true;
-      if (leadSessions.has(table.sessionIds[i]!)) return true;
-      const campaignSession = table.campaignSessionIds.get(i);
-      if (campaignSession !== undefined && leadSessions.has(campaignSession)) return true;
-      if (!Number.isNaN(from) && anyWithin(leadTimes, from - LEAD_MARGIN_BEFORE_MS - SLACK_MS, table.time(i, 1) + LEAD_MARGIN_AFTER_MS + SLACK_MS)) return true;
-    }
-    if (epochs.length > 0) {
-      // A call whose start is unknown is matched by its end, and may take the recording's epoch as start.
-      const start = table.time(i, 2);
-      if (Number.isNaN(start)) return !Number.isNaN(from);
-      if (anyWithin(epochs, start - RECORDING_TOLERANCE_MS - SLACK_MS, start + RECORDING_TOLERANCE_MS + SLACK_MS)) return true;
-    }
-    return false;
-  };
+/** The keys of a session a record or manifest carries. */
+function sessionKeys(keys: KeyLinks, node: number, sessionId: string | null | undefined, campaign: { sessionId?: unknown } | null | undefined): void {
+  keys.add('s', sessionId, node);
+  if (typeof campaign?.sessionId === 'string') keys.add('s', campaign.sessionId, node);
 }
 
-/** The plan of a run. */
+/** The plan of a run: its files in groups, each matched when `prepare` is asked for it. */
 export class RunPlan {
-  /**
-   * The calls to prepare, in walk order (a call of several files comes at its first file): a bundle
-   * matched with others, or the index of a call matched alone (see `isolatedBundle`).
-   */
-  readonly calls: (CallBundle | number)[];
-  /** Message items of kept conversation files, for `hydrateBundle`. */
-  readonly keptItems: Map<string, ConversationItem[]>;
+  /** Files that could not be read, and links that point outside the folders. */
   readonly errors: BulkError[];
+  /** Files that are not calls and were passed over on purpose (event logs, `.partial` files). */
   readonly skipped: { file: string; reason: string }[];
-  readonly warnings: MatchWarning[];
-  readonly unmatchedLeads: string[];
-  readonly #table: CallTable;
+  readonly #table: FileTable;
+  readonly #groups: Groups;
   readonly #ctx: IngestContext;
 
-  constructor(fields: Omit<RunPlan, 'file' | 'rangeMs' | 'isolatedBundle' | 'release'>, table: CallTable, ctx: IngestContext) {
-    this.calls = fields.calls;
-    this.keptItems = fields.keptItems;
-    this.errors = fields.errors;
-    this.skipped = fields.skipped;
-    this.warnings = fields.warnings;
-    this.unmatchedLeads = fields.unmatchedLeads;
+  constructor(table: FileTable, groups: Groups, errors: BulkError[], skipped: { file: string; reason: string }[], ctx: IngestContext) {
     this.#table = table;
+    this.#groups = groups;
+    this.errors = errors;
+    this.skipped = skipped;
     this.#ctx = ctx;
   }
 
-  /** The conversation file of a call matched alone (until it is released). */
-  file(i: number): string {
-    return this.#table.files[i]!;
+  /** How many groups there are, in the order of their first file. */
+  get groups(): number {
+    return this.#groups.starts.length - 1;
   }
 
-  /** The time `since`/`until` select a call matched alone on (its start, else its end), in ms; NaN when none. */
-  rangeMs(i: number): number {
-    return this.#table.time(i, 3);
-  }
-
-  /** Forget a call matched alone, once prepared (or when it is not): its kept record and its path. */
-  release(i: number): void {
-    this.#table.records.delete(i);
-    this.#table.files[i] = '';
+  /** How many conversation files the run read. */
+  get callFiles(): number {
+    return this.#table.calls;
   }
 
   /**
-   * The bundle of a call that nothing else of the run can be matched with: its kept record, or the
-   * file read again, matched alone (so a `create_lead` call still gives it its lead); the call is then
-   * released. Throws the read error, or `E_INPUT_GONE` when the file no longer holds a call.
+   * The time `since`/`until` select on (start, else end, in ms; NaN when none) when group `k` is one
+   * conversation file alone, so that a call out of range is not read again; null otherwise.
    */
-  async isolatedBundle(i: number): Promise<CallBundle> {
-    let record = this.#table.records.get(i);
-    const file = this.#table.files[i]!;
-    this.release(i);
-    if (record === undefined) {
-      const again = await readOne(file, this.#ctx);
-      if (again.kind !== 'call') throw new InputError('the conversation file could not be read again', { code: 'E_INPUT_GONE', file });
-      record = again.call;
+  loneCallTime(k: number): number | null {
+    const { nodes, starts } = this.#groups;
+    if (starts[k + 1]! - starts[k]! !== 1) return null;
+    const node = nodes[starts[k]!]!;
+    return this.#table.kinds[node] === CALL ? this.#table.time(node, 3) : null;
+  }
+
+  /** The first file of group `k` (for an error about the group as a whole). */
+  firstFile(k: number): string {
+    return this.#table.paths.get(this.#groups.nodes[this.#groups.starts[k]!]!);
+  }
+
+  /** Forget what was kept for group `k` (a group not prepared, out of the run's range). */
+  release(k: number): void {
+    const { nodes, starts } = this.#groups;
+    for (let j = starts[k]!; j < starts[k + 1]!; j++) this.#table.kept.delete(nodes[j]!);
+  }
+
+  /**
+   * Read group `k` again (its kept records where the scan kept them) and match it. A file that can
+   * no longer be read is an error of its own, and the group is matched without it.
+   */
+  async prepare(k: number): Promise<GroupMatch> {
+    const { nodes, starts } = this.#groups;
+    const table = this.#table;
+    const calls: CallRecord[] = [];
+    const leads: LeadRecord[] = [];
+    const recordings: RecordingFacts[] = [];
+    const manifests: ManifestRecord[] = [];
+    const errors: BulkError[] = [];
+    const warnings: MatchWarning[] = [];
+    const unmatchedLeads: string[] = [];
+    const size = starts[k + 1]! - starts[k]!;
+    for (let j = starts[k]!; j < starts[k + 1]!; j++) {
+      const node = nodes[j]!;
+      const kind = table.kinds[node]!;
+      const file = table.paths.get(node);
+      if (kind === MANIFEST) {
+        manifests.push(table.manifests.get(node)!);
+        continue;
+      }
+      if (size === 1 && kind === LEAD) {
+        // A lead alone: nothing could take it, whatever it holds.
+        unmatchedLeads.push(file);
+        warnings.push({ code: 'W_UNMATCHED_LEAD', message: `lead ${file} is attached to no call: no call matches it by manifest, session id, create_lead arguments or time`, files: [file] });
+        continue;
+      }
+      if (size === 1 && kind === RECORDING) {
+        warnings.push({ code: 'W_UNMATCHED_RECORDING', message: `recording ${file} is attached to no call: no call matches it by manifest or time`, files: [file] });
+        continue;
+      }
+      const kept = table.kept.get(node);
+      table.kept.delete(node);
+      try {
+        const record = kept ?? (await this.#readAgain(file, kind));
+        if (kind === CALL) calls.push(record as CallRecord);
+        else if (kind === LEAD) leads.push(record as LeadRecord);
+        else recordings.push(record as RecordingFacts);
+      } catch (err) {
+        // As if it had failed at its first read; the rest of its group is matched without it.
+        errors.push({ file, reason: describeError(err) });
+      }
     }
-    const bundle = matchRun({ calls: [record], leads: [], recordings: [], manifests: [] }).bundles[0];
-    if (bundle === undefined) throw new InputError('the conversation file could not be read again', { code: 'E_INPUT_GONE', file });
-    return bundle;
+    if (calls.length === 0 && leads.length === 0 && recordings.length === 0 && manifests.length === 0) {
+      return { bundles: [], warnings, unmatchedLeads, errors };
+    }
+    const matched: MatchResult = matchRun({ calls, leads, recordings, manifests });
+    for (const e of matched.errors) errors.push({ file: e.file, reason: e.reason });
+    return { bundles: matched.bundles, warnings: [...warnings, ...matched.warnings], unmatchedLeads: [...unmatchedLeads, ...matched.unmatchedLeads], errors };
+  }
+
+  async #readAgain(file: string, kind: number): Promise<CallRecord | LeadRecord | RecordingFacts> {
+    const again = await readOne(file, this.#ctx);
+    if (kind === CALL && again.kind === 'call') return again.call;
+    if (kind === LEAD && again.kind === 'lead') return again.lead;
+    if (kind === RECORDING && again.kind === 'recording') return again.recording;
+    throw new InputError(`the ${kind === CALL ? 'conversation' : kind === LEAD ? 'lead' : 'recording'} file could not be read again`, { code: 'E_INPUT_GONE', file });
   }
 }
 
 /**
- * Scan the folders and plan the run: the calls that could be matched with a lead, a recording, a
- * manifest or another file are matched together now; the others are left to `RunPlan.isolatedBundle`.
+ * Scan the folders and plan the run: every file read once, what matching compares kept as links, and
+ * the files grouped by them.
  */
 export async function planRun(options: PlanOptions): Promise<RunPlan> {
   const ctx = ingestContext(options);
-  const table = new CallTable();
+  const table = new FileTable();
   let budget = options.keepBytes ?? 0;
-  const scan = await scanFolders(options, (call) => {
-    const i = table.add(call);
-    if (budget > 0) {
-      budget -= RECORD_BYTES + itemsBytes(call.items);
-      if (budget >= 0) table.records.set(i, call);
-    }
-  });
-  const { leads, recordings, manifests, errors, skipped } = scan;
+  // Keys are added as files are read; the node count is not known yet, so the links are sized for a
+  // large run (2^24 files) and the hash keeps 29 bits (more joined groups only past that).
+  const keys = new KeyLinks(2 ** 24 - 1);
+  const keep = (node: number, record: CallRecord | LeadRecord, bytes: number): void => {
+    if (budget <= 0) return;
+    budget -= bytes;
+    if (budget >= 0) table.kept.set(node, record);
+  };
 
-  // The calls that matching could touch, with their records (read again when not kept).
-  const isCandidate = candidateTest(table, leads, recordings, manifests);
-  const candidate = new Uint8Array(table.length);
-  const calls: CallRecord[] = [];
-  const keptItems = new Map<string, ConversationItem[]>();
-  for (let i = 0; i < table.length; i++) {
-    if (!isCandidate(i)) continue;
-    candidate[i] = 1;
-    let record = table.records.get(i);
-    if (record === undefined) {
-      const file = table.files[i]!;
-      try {
-        const again = await readOne(file, ctx);
-        if (again.kind !== 'call') throw new InputError('the conversation file could not be read again', { code: 'E_INPUT_GONE', file });
-        record = again.call;
-      } catch (err) {
-        errors.push({ file, reason: describeError(err) });
-        continue; // as if it had failed at its first read
+  const scan = await scanFolders(options, {
+    call(call) {
+      const i = table.add(CALL, call.file);
+      table.calls += 1;
+      const span = callSpan(call);
+      table.setTime(i, 0, span?.from ?? null);
+      table.setTime(i, 1, span?.to ?? null);
+      table.setTime(i, 2, startUnknown(call) ? null : timeMs(call.startTime));
+      table.setTime(i, 3, Date.parse(call.startTime ?? call.endTime ?? ''));
+      let flags = startUnknown(call) ? UNKNOWN_START : 0;
+      sessionKeys(keys, i, call.sessionId, call.campaign);
+      for (const tool of call.toolCalls) {
+        if (!isCreateLead(tool)) continue;
+        const k = keysOfArguments(tool.arguments);
+        keys.add('n', k.name, i);
+        keys.add('e', k.email, i);
+        keys.add('p', k.phone, i);
       }
-    } else {
-      keptItems.set(record.file, record.items);
-      table.records.delete(i);
-    }
-    calls.push(slim(record));
-  }
-  // Session ids were only needed to find the candidates.
-  table.sessionIds.length = 0;
-  table.campaignSessionIds.clear();
-  const matched = matchRun({ calls, leads, recordings, manifests });
-  calls.length = 0;
-  for (const e of matched.errors) errors.push({ file: e.file, reason: e.reason });
+      for (const item of call.items) {
+        if (item.id === undefined || item.id === '') continue;
+        flags |= ITEM_IDS;
+        keys.add('i', item.id, i);
+      }
+      table.flags[i] = flags;
+      keep(i, call, RECORD_BYTES + itemsBytes(call.items));
+    },
+    lead(lead) {
+      const i = table.add(LEAD, lead.file ?? '');
+      table.setTime(i, 0, timeMs(lead.time));
+      sessionKeys(keys, i, lead.sessionId, lead.campaign);
+      const k = keysOfLead(lead.fields);
+      keys.add('n', k.name, i);
+      keys.add('e', k.email, i);
+      keys.add('p', k.phone, i);
+      keep(i, lead, RECORD_BYTES);
+    },
+    recording(recording) {
+      const i = table.add(RECORDING, recording.file);
+      table.recordings += 1;
+      if (recording.epoch !== null && Number.isFinite(recording.epoch)) {
+        const epochMs = recording.epoch * 1000;
+        table.setTime(i, 0, epochMs);
+        if (recording.durationSec !== null && Number.isFinite(recording.durationSec)) table.setTime(i, 1, epochMs + recording.durationSec * 1000);
+      }
+    },
+    manifest(manifest) {
+      const i = table.add(MANIFEST, manifest.file);
+      table.manifests.set(i, manifest);
+      const from = timeMs(manifest.startTime ?? manifest.endTime);
+      const to = timeMs(manifest.endTime ?? manifest.startTime);
+      table.setTime(i, 0, from);
+      table.setTime(i, 1, to);
+      sessionKeys(keys, i, manifest.sessionId, manifest.campaign);
+      for (const which of ['conversation', 'lead', 'recording'] as const) keys.add('f', manifest.files[which] ?? manifest.rawFiles?.[which] ?? null, i);
+    },
+  });
 
-  // Walk order: a bundle at the first file of its call (bundles come in the order of their first file).
-  const planned: (CallBundle | number)[] = [];
-  const bundles = matched.bundles;
-  let next = 0;
-  for (let i = 0; i < table.length; i++) {
-    if (candidate[i] === 0) planned.push(i);
-    else if (next < bundles.length && (bundles[next]!.files?.[0] ?? bundles[next]!.call.file) === table.files[i]) planned.push(bundles[next++]!);
+  const uf = new UnionFind(table.length);
+  // A manifest names its files by path: only then are paths keys.
+  if (table.manifests.size > 0) {
+    for (let i = 0; i < table.length; i++) if (table.kinds[i] !== MANIFEST) keys.add('f', table.paths.get(i), i);
   }
-  while (next < bundles.length) planned.push(bundles[next++]!);
-  return new RunPlan({ calls: planned, keptItems, errors, skipped, warnings: matched.warnings, unmatchedLeads: matched.unmatchedLeads }, table, ctx);
+  keys.joinInto(uf);
+  linkByTime(table, uf);
+  return new RunPlan(table, groupsOf(uf), scan.errors, scan.skipped, ctx);
+}
+
+/**
+ * Join each call with the recordings and leads within its matching windows (docs/architecture.md,
+ * "Matching"), widened where matching may still move its times.
+ */
+function linkByTime(table: FileTable, uf: UnionFind): void {
+  const { kinds } = table;
+  const nodesOf = function* (kind: number, which: number): Generator<readonly [number, number]> {
+    for (let i = 0; i < table.length; i++) if (kinds[i] === kind) yield [table.time(i, which), i] as const;
+  };
+  // A call's lead window starts at the earliest start matching may give it.
+  const earliest = new Float64Array(table.length).fill(Number.NaN);
+  if (table.recordings > 0) {
+    const epochs = new TimePoints(nodesOf(RECORDING, 0));
+    const ends = new TimePoints(nodesOf(RECORDING, 1));
+    for (let i = 0; i < table.length; i++) {
+      if (kinds[i] === CALL) {
+        const start = table.time(i, 2);
+        if (!Number.isNaN(start)) {
+          epochs.within(start - RECORDING_TOLERANCE_MS, start + RECORDING_TOLERANCE_MS, (r) => uf.union(i, r));
+        } else {
+          // Found by its end; its recording's epoch may become its start.
+          const to = table.time(i, 1);
+          ends.within(to - RECORDING_TOLERANCE_MS, to + RECORDING_TOLERANCE_MS, (r) => {
+            uf.union(i, r);
+            const epoch = table.time(r, 0);
+            if (!(earliest[i]! <= epoch)) earliest[i] = epoch;
+          });
+        }
+      } else if (kinds[i] === MANIFEST) {
+        const from = table.time(i, 0);
+        const to = table.time(i, 1);
+        epochs.within(from - RECORDING_TOLERANCE_MS - SLACK_MS, to + RECORDING_TOLERANCE_MS + SLACK_MS, (r) => uf.union(i, r));
+        ends.within(from - RECORDING_TOLERANCE_MS - SLACK_MS, to + RECORDING_TOLERANCE_MS + SLACK_MS, (r) => uf.union(i, r));
+      }
+    }
+  }
+  const leadTimes = new TimePoints(nodesOf(LEAD, 0));
+  if (leadTimes.length === 0) return;
+  for (let i = 0; i < table.length; i++) {
+    const kind = kinds[i];
+    if (kind !== CALL && kind !== MANIFEST) continue;
+    let from = table.time(i, 0);
+    const to = table.time(i, 1);
+    if (Number.isNaN(from)) continue;
+    if (!(from <= earliest[i]!)) from = Number.isNaN(earliest[i]!) ? from : earliest[i]!;
+    // A manifest's times, or a merged copy's, may still become the call's: wider windows for those.
+    const slack = kind === MANIFEST || (table.flags[i]! & ITEM_IDS) !== 0 ? SLACK_MS : 0;
+    leadTimes.within(from - LEAD_MARGIN_BEFORE_MS - slack, to + LEAD_MARGIN_AFTER_MS + slack, (l) => uf.union(i, l));
+  }
 }
