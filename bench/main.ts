@@ -12,6 +12,7 @@ import { benchBulk } from './bulk.ts';
 import { benchBullmq } from './bullmq.ts';
 import { benchServe } from './serve.ts';
 import { benchLivekitShutdown } from './livekit-shutdown.ts';
+import { benchSigkillRepeats } from './sigkill-repeats.ts';
 
 const only = process.argv[2];
 const all: [string, () => Promise<void>][] = [
@@ -25,6 +26,7 @@ const all: [string, () => Promise<void>][] = [
   ['bullmq', benchBullmq],
   ['serve', benchServe],
   ['livekit-shutdown', benchLivekitShutdown],
+  ['sigkill', benchSigkillRepeats],
 ];
 for (const [name, run] of all) {
   if (only && only !== name) continue;
