@@ -58,7 +58,6 @@ export function classifyOutcome(result: CrmResult, ctx: ClassifyContext = {}): O
   }
 
   const { status, headers } = result;
-  const reason = `HTTP ${status}: ${crmMessage(result.body)}`;
 
   if (status >= 200 && status < 300) {
     // An HTML page is not the CRM's API speaking (a login or captive-portal page, a proxy, or a URL
@@ -74,6 +73,8 @@ export function classifyOutcome(result: CrmResult, ctx: ClassifyContext = {}): O
   }
   // The CRM already holds this call: our earlier attempt (or a copy of it) got through.
   if (status === 409) return { kind: 'delivered' };
+  // Only failures carry the CRM's words: a delivered call (every call, at full speed) needs none.
+  const reason = `HTTP ${status}: ${crmMessage(result.body)}`;
 
   if (status >= 300 && status < 400) {
     // Redirects are not followed: a POST replayed elsewhere could deliver a call twice or leak the token.

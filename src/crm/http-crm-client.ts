@@ -87,10 +87,21 @@ export function createHttpCrmClient(options: HttpCrmClientOptions): CrmClient {
     const started = performance.now();
     const elapsed = (): number => Math.round(performance.now() - started);
     // Our own timer rather than AbortSignal.timeout: it is cleared on completion, and we can tell our
-    // deadline apart from the caller's abort.
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(new Error(`no complete answer within ${args.timeoutMs} ms`)), args.timeoutMs);
-    const signal = args.signal ? AbortSignal.any([deadline.signal, args.signal]) : deadline.signal;
+    // deadline apart from the caller's abort. One controller for both, the caller's abort forwarded by a
+    // listener removed at the end: AbortSignal.any would build a composite signal with weak references
+    // and finalizers for every request of the worker's hot path (issue 16).
+    const controller = new AbortController();
+    const deadline = { aborted: false, reason: undefined as unknown };
+    const timer = setTimeout(() => {
+      deadline.aborted = true;
+      deadline.reason = new Error(`no complete answer within ${args.timeoutMs} ms`);
+      controller.abort(deadline.reason);
+    }, args.timeoutMs);
+    const caller = args.signal;
+    const onCallerAbort = (): void => controller.abort(caller?.reason);
+    if (caller?.aborted) onCallerAbort();
+    else caller?.addEventListener('abort', onCallerAbort, { once: true });
+    const signal = controller.signal;
     // Tells, when the request fails, whether it had been written whole (docs/architecture.md, "Delivery" →
     // "Uncertain attempts").
     const tracker = new RequestSentTracker(agent);
@@ -112,11 +123,12 @@ export function createHttpCrmClient(options: HttpCrmClientOptions): CrmClient {
       log?.debug({ method: args.method, url: redactUrl(args.url), status: res.statusCode, durationMs: result.durationMs, idempotencyKey: args.idempotencyKey }, 'crm response');
       return result;
     } catch (err) {
-      const result = toErrorResult(err, deadline.signal, args.signal, elapsed(), tracker.sent);
+      const result = toErrorResult(err, deadline, caller, elapsed(), tracker.sent);
       log?.debug({ method: args.method, url: redactUrl(args.url), error: result.error, message: result.message, durationMs: result.durationMs, idempotencyKey: args.idempotencyKey }, 'crm request failed');
       return result;
     } finally {
       clearTimeout(timer);
+      caller?.removeEventListener('abort', onCallerAbort);
     }
   }
 
@@ -228,7 +240,13 @@ type CrmErrorResult = Extract<CrmResult, { kind: 'error' }>;
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 const FILE_CODES = new Set(['ENOENT', 'EACCES', 'EISDIR', 'EPERM', 'EMFILE', 'ELOOP', 'ENOTFILE', 'EOUTSIDE', 'ECHANGED']);
 
-function toErrorResult(err: unknown, deadline: AbortSignal, callerSignal: AbortSignal | undefined, durationMs: number, requestSent: boolean): CrmErrorResult {
+/** Whether our own deadline fired, and with what reason. */
+interface Deadline {
+  aborted: boolean;
+  reason: unknown;
+}
+
+function toErrorResult(err: unknown, deadline: Deadline, callerSignal: AbortSignal | undefined, durationMs: number, requestSent: boolean): CrmErrorResult {
   const raw = (err as { code?: unknown } | null)?.code;
   const name = (err as { name?: unknown } | null)?.name;
   // The code and whether the request was written whole tell an uncertain failure from a certain one
