@@ -202,6 +202,8 @@ export class DeliveryWorker {
    * worker's own retries and waits.
    */
   #nextLeaseAt = 0;
+  /** When the loop's current nap ends by itself (steady clock, epoch ms); see `#wakeIfUseful`. */
+  #napUntil = 0;
   /** When the next purge batch is due (wall clock, epoch ms); the first comes at the first turn. */
   #nextPurgeAt = 0;
   #done: Promise<WorkerSummary> | null = null;
@@ -432,7 +434,7 @@ export class DeliveryWorker {
       if (task.sending) this.#sending -= 1;
       this.#running.delete(item.callId);
       this.startBuffered();
-      this.wake();
+      this.#wakeIfUseful();
     }
   }
 
@@ -475,6 +477,24 @@ export class DeliveryWorker {
     for (const wake of [...this.#wakers]) wake();
   }
 
+  /**
+   * After a delivery ends: wake the loop only when a turn would now do something (give back stale items,
+   * write due outcomes, lease, see that it is idle, stop), or when its nap was chosen for a state that has
+   * changed (room freed, and a lease due before the nap would end). At full speed most deliveries end
+   * with the buffer still holding the next items and outcomes gathering for the next lease: a turn each
+   * would cost a timer and a promise per call for nothing (issue 16).
+   */
+  #wakeIfUseful(): void {
+    if (this.#wakers.size === 0) return;
+    if (this.#stopping || this.#stale.length > 0 || this.#idle() || this.#batcher.due) {
+      this.wake();
+      return;
+    }
+    const room = this.#leaseRoom();
+    if (this.#leaseWanted(room)) this.wake();
+    else if (room > 0 && steadyNow() < this.#nextLeaseAt && this.#nextLeaseAt < this.#napUntil) this.wake();
+  }
+
   /** Let in-flight requests finish within the grace period, write the outcomes, release the rest. */
   async shutdown(): Promise<void> {
     this.#stopping = true;
@@ -501,6 +521,7 @@ export class DeliveryWorker {
   }
 
   #nap(ms: number): Promise<void> {
+    this.#napUntil = steadyNow() + Math.max(0, ms);
     return new Promise((resolve) => {
       const wake = (): void => {
         clearTimeout(timer);
