@@ -215,10 +215,11 @@ describe('BullMQ: several worker processes on one queue', { skip: skip ?? false 
       const limited = requests.filter((r) => r.status === 429);
       assert.ok(limited.length >= 1);
       // After the first 429, no worker sends anything until its Retry-After is over: only what was
-      // already past the pacer arrives within the first moments.
+      // already past the pacer arrives, at most one request per slot (3 workers × 4), however late a busy
+      // machine lets it arrive. Without the pause, 12 slots at 10 ms would send hundreds in that second.
       const first = Date.parse((limited[0] as RequestRecord).time);
-      const inPause = requests.filter((r) => Date.parse(r.time) > first + 200 && Date.parse(r.time) < first + 1_000 - 10);
-      assert.deepEqual(inPause.map((r) => `${r.status} at +${Date.parse(r.time) - first} ms`), [], 'requests during the pause');
+      const inPause = requests.filter((r) => r.seq > (limited[0] as RequestRecord).seq && Date.parse(r.time) < first + 1_000 - 10);
+      assert.ok(inPause.length <= 3 * 4, `requests during the pause: ${inPause.map((r) => `${r.status} at +${Date.parse(r.time) - first} ms`).join(', ')}`);
       assert.ok(limited.length <= 3 * 4 * 3, `${limited.length} 429s: the workers did not hammer the CRM`);
       const stored = await admin.calls();
       assert.equal(new Set(stored.map((c) => c.callDetails.callId)).size, 60);

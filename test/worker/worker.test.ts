@@ -63,10 +63,11 @@ test('deliverCalls takes over the lease a crashed process left, once it expires'
   });
   const list = items(5);
   await h.store.enqueueMany(list);
-  // A "crashed" owner holds two of them.
+  // A "crashed" owner holds two of them. Timed from before the lease: a slow machine may take a while
+  // between the lease and the next line, and the lease ends 600 ms after it was taken, not after that.
+  const started = Date.now();
   await h.store.lease({ limit: 2, leaseMs: 600, owner: 'crashed' });
 
-  const started = Date.now();
   const summary = await deliverCalls({ store: h.store, client: h.client, config, callIds: list.map((i) => i.callId), maxWaitMs: 5_000 });
   assert.equal(summary.delivered, 5);
   assert.equal(summary.pending, 0);
