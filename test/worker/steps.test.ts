@@ -25,7 +25,7 @@ test('lease → deliver → the next lease commits: outcomes ride along with the
   await h.store.enqueueMany(list);
   const worker = new DeliveryWorker({ store: h.store, client: h.client, config, owner: 'steps-1' });
 
-  assert.equal(await worker.lease(), 3, 'room for 1 slot + 4 prefetched: all three leased in one go');
+  assert.equal(await worker.lease(), 3, 'room for 1 slot + 5 prefetched: all three leased in one go');
   assert.equal(worker.inFlight.length, 1, 'one slot: one delivery started');
   assert.equal(worker.buffered.length, 2, 'the other two wait in the buffer');
   assert.equal((await h.store.counts()).in_flight, 3);
