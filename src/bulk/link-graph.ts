@@ -9,6 +9,7 @@
  * larger. So keys are compared by a 32-bit hash (a collision joins two groups, nothing else), and the
  * links are kept in typed arrays: a run of 200,000 calls and leads needs a few megabytes here.
  */
+import { Column } from './columns.ts';
 
 /** Union-find over node ids 0…n−1, with path halving; the smaller id stays the root. */
 export class UnionFind {
@@ -61,7 +62,8 @@ export function hashKey(text: string): number {
  * sorting the numbers brings equal keys together without a map of strings.
  */
 export class KeyLinks {
-  #packed = new Float64Array(1024);
+  /** Collected in chunks (see `columns.ts`), sorted in one array at the end. */
+  readonly #packed = new Column('float64');
   #length = 0;
   readonly #bits: number;
   readonly #hashMod: number;
@@ -77,18 +79,15 @@ export class KeyLinks {
   /** Node `node` carries key `kind:text` (empty texts carry nothing). */
   add(kind: string, text: string | null | undefined, node: number): void {
     if (text === null || text === undefined || text === '') return;
-    if (this.#length === this.#packed.length) {
-      const grown = new Float64Array(this.#packed.length * 2);
-      grown.set(this.#packed);
-      this.#packed = grown;
-    }
     const hash = hashKey(`${kind}\u0000${text}`) % this.#hashMod;
-    this.#packed[this.#length++] = hash * 2 ** this.#bits + node;
+    this.#packed.set(this.#length++, hash * 2 ** this.#bits + node);
   }
 
   /** Join every two nodes that carry an equal key. */
   joinInto(groups: UnionFind): void {
-    const keys = this.#packed.subarray(0, this.#length).sort();
+    const keys = new Float64Array(this.#length);
+    for (let i = 0; i < keys.length; i++) keys[i] = this.#packed.get(i);
+    keys.sort();
     const scale = 2 ** this.#bits;
     let prevHash = -1;
     let prevNode = -1;

@@ -21,6 +21,7 @@ import { RECORDING_TOLERANCE_MS } from '../match/match-recordings.ts';
 import { matchRun, type MatchResult } from '../match/match-run.ts';
 import type { MatchWarning } from '../match/match-types.ts';
 import { type CollectOptions, ingestContext, itemsBytes, readOne, scanFolders } from './collect-calls.ts';
+import { ByteChunks, Column } from './columns.ts';
 import { groupsOf, KeyLinks, TimePoints, UnionFind, type Groups } from './link-graph.ts';
 import type { BulkError } from './summary.ts';
 
@@ -65,14 +66,22 @@ const ITEM_IDS = 2;
  */
 const TIMES = 4;
 
-/** The paths of the run's files, as a folder index and a base name (folders repeat; names are short). */
+/**
+ * The paths of the run's files: a folder index and the base name's UTF-8 bytes, in chunks (folders
+ * repeat; a string per name would cost an object each, and a slice of the path keeps the whole path
+ * alive).
+ */
 class PathTable {
   readonly #folders: string[] = [];
   readonly #folderIndex = new Map<string, number>();
-  #folderOf = new Int32Array(1024);
-  readonly #names: string[] = [];
+  readonly #folderOf = new Column('int32');
+  readonly #at = new Column('float64');
+  readonly #length = new Column('int32');
+  readonly #bytes = new ByteChunks();
+  readonly #encoder = new TextEncoder();
+  readonly #decoder = new TextDecoder();
 
-  add(path: string): void {
+  set(i: number, path: string): void {
     const cut = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));
     const folder = path.slice(0, cut + 1);
     let f = this.#folderIndex.get(folder);
@@ -81,61 +90,48 @@ class PathTable {
       this.#folders.push(folder);
       this.#folderIndex.set(folder, f);
     }
-    const i = this.#names.length;
-    if (i === this.#folderOf.length) {
-      const grown = new Int32Array(2 * i);
-      grown.set(this.#folderOf);
-      this.#folderOf = grown;
-    }
-    this.#folderOf[i] = f;
-    this.#names.push(path.slice(cut + 1));
+    this.#folderOf.set(i, f);
+    const name = path.slice(cut + 1);
+    let written = 0;
+    // At most 3 bytes of UTF-8 per UTF-16 unit.
+    const at = this.#bytes.append(3 * name.length, (into) => (written = this.#encoder.encodeInto(name, into).written));
+    this.#at.set(i, at);
+    this.#length.set(i, written);
   }
 
   get(i: number): string {
-    return this.#folders[this.#folderOf[i]!]! + this.#names[i]!;
+    return this.#folders[this.#folderOf.get(i)]! + this.#decoder.decode(this.#bytes.view(this.#at.get(i), this.#length.get(i)));
   }
 }
 
 /** What the scan remembers of every file the run read, by node id (walk order), in columns. */
 class FileTable {
   readonly paths = new PathTable();
-  kinds = new Uint8Array(1024);
-  flags = new Uint8Array(1024);
-  times = new Float64Array(1024 * TIMES).fill(Number.NaN);
+  readonly kinds = new Column('uint8');
+  readonly flags = new Column('uint8');
+  readonly #times = new Column('float64', Number.NaN);
   length = 0;
   /** Records kept whole from the scan (first calls and leads, within the budget), by node. */
   readonly kept = new Map<number, CallRecord | LeadRecord>();
   /** Manifests (few, and their paths are resolved once), by node. */
   readonly manifests = new Map<number, ManifestRecord>();
-  /** Lead files, and whether any recording was found (a lone lead or recording needs no second read). */
+  /** Conversation files and recordings read. */
   calls = 0;
   recordings = 0;
 
   add(kind: number, file: string): number {
     const i = this.length++;
-    if (i === this.kinds.length) {
-      const n = 2 * i;
-      const kinds = new Uint8Array(n);
-      kinds.set(this.kinds);
-      this.kinds = kinds;
-      const flags = new Uint8Array(n);
-      flags.set(this.flags);
-      this.flags = flags;
-      const times = new Float64Array(n * TIMES).fill(Number.NaN);
-      times.set(this.times);
-      this.times = times;
-    }
-    this.kinds[i] = kind;
-    this.paths.add(file);
+    this.kinds.set(i, kind);
+    this.paths.set(i, file);
     return i;
   }
 
   time(i: number, which: number): number {
-    return this.times[i * TIMES + which]!;
+    return this.#times.get(i * TIMES + which);
   }
 
   setTime(i: number, which: number, value: number | null): void {
-    this.times[i * TIMES + which] = value ?? Number.NaN;
+    this.#times.set(i * TIMES + which, value ?? Number.NaN);
   }
 }
 
@@ -181,7 +177,7 @@ export class RunPlan {
     const { nodes, starts } = this.#groups;
     if (starts[k + 1]! - starts[k]! !== 1) return null;
     const node = nodes[starts[k]!]!;
-    return this.#table.kinds[node] === CALL ? this.#table.time(node, 3) : null;
+    return this.#table.kinds.get(node) === CALL ? this.#table.time(node, 3) : null;
   }
 
   /** The first file of group `k` (for an error about the group as a whole). */
@@ -212,7 +208,7 @@ export class RunPlan {
     const size = starts[k + 1]! - starts[k]!;
     for (let j = starts[k]!; j < starts[k + 1]!; j++) {
       const node = nodes[j]!;
-      const kind = table.kinds[node]!;
+      const kind = table.kinds.get(node);
       const file = table.paths.get(node);
       if (kind === MANIFEST) {
         manifests.push(table.manifests.get(node)!);
@@ -297,7 +293,7 @@ export async function planRun(options: PlanOptions): Promise<RunPlan> {
         flags |= ITEM_IDS;
         keys.add('i', item.id, i);
       }
-      table.flags[i] = flags;
+      table.flags.set(i, flags);
       keep(i, call, RECORD_BYTES + itemsBytes(call.items));
     },
     lead(lead) {
@@ -334,7 +330,7 @@ export async function planRun(options: PlanOptions): Promise<RunPlan> {
   const uf = new UnionFind(table.length);
   // A manifest names its files by path: only then are paths keys.
   if (table.manifests.size > 0) {
-    for (let i = 0; i < table.length; i++) if (table.kinds[i] !== MANIFEST) keys.add('f', table.paths.get(i), i);
+    for (let i = 0; i < table.length; i++) if (table.kinds.get(i) !== MANIFEST) keys.add('f', table.paths.get(i), i);
   }
   keys.joinInto(uf);
   linkByTime(table, uf);
@@ -348,15 +344,15 @@ export async function planRun(options: PlanOptions): Promise<RunPlan> {
 function linkByTime(table: FileTable, uf: UnionFind): void {
   const { kinds } = table;
   const nodesOf = function* (kind: number, which: number): Generator<readonly [number, number]> {
-    for (let i = 0; i < table.length; i++) if (kinds[i] === kind) yield [table.time(i, which), i] as const;
+    for (let i = 0; i < table.length; i++) if (kinds.get(i) === kind) yield [table.time(i, which), i] as const;
   };
   // A call's lead window starts at the earliest start matching may give it.
-  const earliest = new Float64Array(table.length).fill(Number.NaN);
+  const earliest = new Column('float64', Number.NaN);
   if (table.recordings > 0) {
     const epochs = new TimePoints(nodesOf(RECORDING, 0));
     const ends = new TimePoints(nodesOf(RECORDING, 1));
     for (let i = 0; i < table.length; i++) {
-      if (kinds[i] === CALL) {
+      if (kinds.get(i) === CALL) {
         const start = table.time(i, 2);
         if (!Number.isNaN(start)) {
           epochs.within(start - RECORDING_TOLERANCE_MS, start + RECORDING_TOLERANCE_MS, (r) => uf.union(i, r));
@@ -366,10 +362,10 @@ function linkByTime(table: FileTable, uf: UnionFind): void {
           ends.within(to - RECORDING_TOLERANCE_MS, to + RECORDING_TOLERANCE_MS, (r) => {
             uf.union(i, r);
             const epoch = table.time(r, 0);
-            if (!(earliest[i]! <= epoch)) earliest[i] = epoch;
+            if (!(earliest.get(i) <= epoch)) earliest.set(i, epoch);
           });
         }
-      } else if (kinds[i] === MANIFEST) {
+      } else if (kinds.get(i) === MANIFEST) {
         const from = table.time(i, 0);
         const to = table.time(i, 1);
         epochs.within(from - RECORDING_TOLERANCE_MS - SLACK_MS, to + RECORDING_TOLERANCE_MS + SLACK_MS, (r) => uf.union(i, r));
@@ -380,14 +376,15 @@ function linkByTime(table: FileTable, uf: UnionFind): void {
   const leadTimes = new TimePoints(nodesOf(LEAD, 0));
   if (leadTimes.length === 0) return;
   for (let i = 0; i < table.length; i++) {
-    const kind = kinds[i];
+    const kind = kinds.get(i);
     if (kind !== CALL && kind !== MANIFEST) continue;
     let from = table.time(i, 0);
     const to = table.time(i, 1);
     if (Number.isNaN(from)) continue;
-    if (!(from <= earliest[i]!)) from = Number.isNaN(earliest[i]!) ? from : earliest[i]!;
+    const early = earliest.get(i);
+    if (early < from) from = early;
     // A manifest's times, or a merged copy's, may still become the call's: wider windows for those.
-    const slack = kind === MANIFEST || (table.flags[i]! & ITEM_IDS) !== 0 ? SLACK_MS : 0;
+    const slack = kind === MANIFEST || (table.flags.get(i) & ITEM_IDS) !== 0 ? SLACK_MS : 0;
     leadTimes.within(from - LEAD_MARGIN_BEFORE_MS - slack, to + LEAD_MARGIN_AFTER_MS + slack, (l) => uf.union(i, l));
   }
 }

@@ -8,7 +8,6 @@ import type { BulkSummary } from '../bulk/summary.ts';
 import { VERIFY_BEFORE_RESEND_MODES } from '../config/config.ts';
 import { maskText } from '../log/mask.ts';
 import { interruptExitCode, interruptedLine, onInterrupt, sayInterrupt } from './interrupt.ts';
-import { useBulkHeapPolicy } from './heap-policy.ts';
 import { createProgress } from './progress.ts';
 import { maxWaitFlag } from './send.ts';
 import { parseRangeFlag } from './time-range.ts';
@@ -60,8 +59,6 @@ export function registerBulk(program: Command): void {
     .option('--no-progress', 'no progress output')
     .action(async (dir: string, flags: BulkFlags, cmd: Command) => {
       const globals = cmd.optsWithGlobals<GlobalOptions>();
-      // A batch job: a small heap that tracks what is live, not the machine's size.
-      useBulkHeapPolicy();
       await runAction(globals.verbose, async () => {
         if (flags.concurrency !== undefined && !/^[1-9]\d*$/.test(flags.concurrency.trim())) {
           throw new CliExit(EXIT.USAGE, `error: --concurrency must be a whole number ≥ 1, got "${flags.concurrency}"`);

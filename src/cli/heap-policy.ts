@@ -6,9 +6,24 @@
  * whose live data stays small (one group of files at a time, the outbox on disk): it is better served by
  * a young generation that stays at its first size and an old generation allowed 20% over what the last
  * full collection found live. Both are V8 settings that are read at each collection, so the process sets
- * them itself at the start of the command: nobody has to pass heap flags.
+ * them itself as it starts, before loading the program (V8 never gives back young-generation room it has
+ * grown into, and loading some 700 modules grows it): nobody has to pass heap flags.
  */
 import { setFlagsFromString } from 'node:v8';
+
+/** Global options of the CLI that take a value as the next argument (`--log-level warn`). */
+const VALUE_OPTIONS = new Set(['--log-level', '--log-format']);
+
+/** The command a CLI argv runs (`bulk` in `node main.js --verbose bulk calls/`), or null. Pure. */
+export function commandOf(argv: readonly string[]): string | null {
+  for (let i = 2; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return argv[i + 1] ?? null;
+    if (!arg.startsWith('-')) return arg;
+    if (VALUE_OPTIONS.has(arg)) i++;
+  }
+  return null;
+}
 
 /** V8 settings of the bulk command's process, in the order they are applied. */
 export const BULK_HEAP_FLAGS: readonly string[] = ['--semi-space-growth-factor=1', '--heap-growing-percent=20'];
@@ -19,4 +34,11 @@ export const BULK_HEAP_FLAGS: readonly string[] = ['--semi-space-growth-factor=1
  */
 export function useBulkHeapPolicy(): void {
   for (const flag of BULK_HEAP_FLAGS) setFlagsFromString(flag);
+}
+
+/** Apply the heap policy of the command `argv` runs, if it has one (only `bulk` has). True when applied. */
+export function useHeapPolicyOf(argv: readonly string[]): boolean {
+  if (commandOf(argv) !== 'bulk') return false;
+  useBulkHeapPolicy();
+  return true;
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
- * The `crm-upload` bin. It only checks the runtime and turns on Node's compile cache before loading
- * the program, so that an old Node gets a clear message (not a failed import) and each start after
- * the first skips recompiling (and, from source, re-stripping the types of) some 700 modules.
+ * The `crm-upload` bin. It only checks the runtime, sets the heap policy of its command and turns on
+ * Node's compile cache before loading the program, so that an old Node gets a clear message (not a
+ * failed import) and each start after the first skips recompiling (and, from source, re-stripping the
+ * types of) some 700 modules.
  */
 import module from 'node:module';
 
@@ -16,6 +17,9 @@ if (major < 22 || (major === 22 && minor < 13)) {
   );
   process.exit(2);
 }
+// Before anything else is loaded: a bulk run keeps a small heap (docs/architecture.md, "Throughput" → "Bulk memory").
+const { useHeapPolicyOf } = await import('./heap-policy.ts');
+useHeapPolicyOf(process.argv);
 module.enableCompileCache?.();
 
 const { runCli } = await import('./program.ts');

@@ -46,3 +46,18 @@ test('with the bulk heap policy the young generation stays at its first size and
   // Without it V8 is free to do as it likes; it never keeps less than with it.
   assert.ok(without.newMb >= withPolicy.newMb, `young generation ${without.newMb.toFixed(1)} MB without`);
 });
+
+test('the command of an argv: global options and their values skipped', async () => {
+  const { commandOf } = await import('../../src/cli/heap-policy.ts');
+  const cases: [string[], string | null][] = [
+    [['node', 'main.js', 'bulk', 'calls/'], 'bulk'],
+    [['node', 'main.js', '--verbose', 'bulk', 'calls/'], 'bulk'],
+    [['node', 'main.js', '--log-level', 'warn', 'bulk'], 'bulk'],
+    [['node', 'main.js', '--log-level=warn', 'worker'], 'worker'],
+    [['node', 'main.js', '--log-format', 'json', '--show-pii', 'send', 'x.json'], 'send'],
+    [['node', 'main.js', '--', 'bulk'], 'bulk'],
+    [['node', 'main.js', '--version'], null],
+    [['node', 'main.js'], null],
+  ];
+  for (const [argv, command] of cases) assert.equal(commandOf(argv), command, argv.join(' '));
+});
