@@ -13,6 +13,7 @@ import { resolve } from 'node:path';
 import { planRun } from '../bulk/plan-run.ts';
 import { emptySummary, type BulkSummary } from '../bulk/summary.ts';
 import { yielder } from '../bulk/yielder.ts';
+import { defaultPlanDir } from '../config/recording-folders.ts';
 import type { Config } from '../config/config.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
@@ -90,6 +91,7 @@ export async function bulkUploadFromDirectory(conversationsDir: string, options:
     sourceTimezone: config.sourceTimezone,
     defaultRegion: config.defaultRegion,
     keepBytes: KEEP_BYTES,
+    planDir: defaultPlanDir(config),
     onFile: () => options.onProgress?.({ phase: 'scan', done: ++scanned, total: null }),
   });
   summary.errors.push(...plan.errors);
@@ -100,9 +102,10 @@ export async function bulkUploadFromDirectory(conversationsDir: string, options:
       ? options.since == null && options.until == null
       : (options.since == null || rangeMs >= options.since) && (options.until == null || rangeMs <= options.until);
 
-  const session = options.dryRun ? null : await openDelivery(config, options);
+  let session: DeliverySession | null = null;
   let delivery: RunDelivery | null = null;
   try {
+    session = options.dryRun ? null : await openDelivery(config, options);
     // Deliver during preparation only when nothing else is queued: the worker then needs no filter,
     // and everything pending is this run's.
     if (session !== null) {
@@ -133,7 +136,6 @@ export async function bulkUploadFromDirectory(conversationsDir: string, options:
     };
     if (plan.callFiles > 0) callDataValidator(); // compiled once, before the first call is timed
     const pause = yielder();
-    const seen = new Set<string>();
     const groups = plan.groups;
     for (let k = 0; k < groups && !interrupted(); k++) {
       options.onProgress?.({ phase: 'enqueue', done: k + 1, total: groups });
@@ -154,11 +156,10 @@ export async function bulkUploadFromDirectory(conversationsDir: string, options:
             const payload = buildPayload(bundle, config);
             const callId = payload.callDetails.callId;
             assertValidPayload(payload, { file: bundle.call.file, callId });
-            if (seen.has(callId)) {
+            if (!plan.addCallId(callId)) {
               summary.errors.push({ file: bundle.call.file, reason: `E_DUPLICATE_CALL: another file of this run has the same callId ${callId}` });
               continue;
             }
-            seen.add(callId);
             if (options.dryRun) {
               options.onPayload?.(payload);
               deliverCount += 1;
@@ -216,6 +217,7 @@ export async function bulkUploadFromDirectory(conversationsDir: string, options:
     // Normally stopped already by `finish`; after an error, the worker's own failure must not hide it.
     await delivery?.stop().catch(() => undefined);
     await session?.close();
+    plan.close();
   }
   summary.interrupted = interrupted();
   summary.failed = summary.errors.length;

@@ -41,35 +41,3 @@ export class Column {
     this.#chunks[i >>> SHIFT]![i & MASK] = value;
   }
 }
-
-/** Bytes appended in chunks; a piece never straddles two chunks, so it reads back as one view. */
-export class ByteChunks {
-  readonly #chunks: Uint8Array[] = [];
-  #used = CHUNK_BYTES;
-
-  /**
-   * Append what `write` puts into a view of at least `max` bytes (it returns how many it wrote); the
-   * position of the piece, for `view`.
-   */
-  append(max: number, write: (into: Uint8Array) => number): number {
-    if (this.#used + max > CHUNK_BYTES || this.#chunks.length === 0) {
-      this.#chunks.push(new Uint8Array(Math.max(CHUNK_BYTES, max)));
-      this.#used = 0;
-    }
-    const c = this.#chunks.length - 1;
-    const at = this.#used;
-    this.#used += write(this.#chunks[c]!.subarray(at, at + max));
-    return c * CHUNK_BYTES_SPAN + at;
-  }
-
-  /** The `length` bytes at `position`. */
-  view(position: number, length: number): Uint8Array {
-    const c = Math.floor(position / CHUNK_BYTES_SPAN);
-    const at = position - c * CHUNK_BYTES_SPAN;
-    return this.#chunks[c]!.subarray(at, at + length);
-  }
-}
-
-/** Bytes per chunk of `ByteChunks`, and the span of positions each chunk has (room for a larger one). */
-const CHUNK_BYTES = 64 * 1024;
-const CHUNK_BYTES_SPAN = 2 ** 20;

@@ -11,6 +11,8 @@
  *
  * Small runs read each file once: the first records are kept whole up to a memory budget.
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describeError, InputError } from '../errors.ts';
 import type { CallBundle, CallRecord, LeadRecord, ManifestRecord, RecordingFacts } from '../ingest/call-record.ts';
 import type { IngestContext } from '../ingest/read-file.ts';
@@ -21,12 +23,15 @@ import { RECORDING_TOLERANCE_MS } from '../match/match-recordings.ts';
 import { matchRun, type MatchResult } from '../match/match-run.ts';
 import type { MatchWarning } from '../match/match-types.ts';
 import { type CollectOptions, ingestContext, itemsBytes, readOne, scanFolders } from './collect-calls.ts';
-import { ByteChunks, Column } from './columns.ts';
+import { Column } from './columns.ts';
+import { PlanStore } from './plan-store.ts';
 import { groupsOf, KeyLinks, TimePoints, UnionFind, type Groups } from './link-graph.ts';
 import type { BulkError } from './summary.ts';
 
 /** Options of `planRun`: the folders, and how many bytes of records it may keep from the scan. */
 export interface PlanOptions extends Omit<CollectOptions, 'keepItemsBytes'> {
+  /** Folder of the run's plan file (created 0700); default a folder under the system's temporary folder. */
+  planDir?: string;
   /** Whole records (calls with their message texts, leads) kept from the scan, so that they need no second read; about this many bytes. */
   keepBytes?: number;
 }
@@ -60,78 +65,43 @@ const UNKNOWN_START = 1;
 const ITEM_IDS = 2;
 
 /**
- * Numbers per file in `FileTable.times`. A call: span from, span to, known start (NaN when unknown),
- * the time `since`/`until` select on. A lead: its time. A recording: epoch and end (ms). A manifest:
- * from and to.
+ * The four times of a file (`t0`…`t3` in the plan). A call: span from, span to, known start (NaN when
+ * unknown), the time `since`/`until` select on. A lead: its time. A recording: epoch and end (ms). A
+ * manifest: from and to.
  */
-const TIMES = 4;
 
 /**
- * The paths of the run's files: a folder index and the base name's UTF-8 bytes, in chunks (folders
- * repeat; a string per name would cost an object each, and a slice of the path keeps the whole path
- * alive).
+ * What the scan remembers of every file the run read, by file id (walk order): its kind and flags in
+ * memory, its path and times in the plan file (`plan-store.ts`).
  */
-class PathTable {
-  readonly #folders: string[] = [];
-  readonly #folderIndex = new Map<string, number>();
-  readonly #folderOf = new Column('int32');
-  readonly #at = new Column('float64');
-  readonly #length = new Column('int32');
-  readonly #bytes = new ByteChunks();
-  readonly #encoder = new TextEncoder();
-  readonly #decoder = new TextDecoder();
-
-  set(i: number, path: string): void {
-    const cut = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));
-    const folder = path.slice(0, cut + 1);
-    let f = this.#folderIndex.get(folder);
-    if (f === undefined) {
-      f = this.#folders.length;
-      this.#folders.push(folder);
-      this.#folderIndex.set(folder, f);
-    }
-    this.#folderOf.set(i, f);
-    const name = path.slice(cut + 1);
-    let written = 0;
-    // At most 3 bytes of UTF-8 per UTF-16 unit.
-    const at = this.#bytes.append(3 * name.length, (into) => (written = this.#encoder.encodeInto(name, into).written));
-    this.#at.set(i, at);
-    this.#length.set(i, written);
-  }
-
-  get(i: number): string {
-    return this.#folders[this.#folderOf.get(i)]! + this.#decoder.decode(this.#bytes.view(this.#at.get(i), this.#length.get(i)));
-  }
-}
-
-/** What the scan remembers of every file the run read, by node id (walk order), in columns. */
 class FileTable {
-  readonly paths = new PathTable();
   readonly kinds = new Column('uint8');
   readonly flags = new Column('uint8');
-  readonly #times = new Column('float64', Number.NaN);
+  readonly store: PlanStore;
   length = 0;
-  /** Records kept whole from the scan (first calls and leads, within the budget), by node. */
+  /** Records kept whole from the scan (first calls and leads, within the budget), by file id. */
   readonly kept = new Map<number, CallRecord | LeadRecord>();
-  /** Manifests (few, and their paths are resolved once), by node. */
+  /** Manifests (few, and their paths are resolved once), by file id. */
   readonly manifests = new Map<number, ManifestRecord>();
   /** Conversation files and recordings read. */
   calls = 0;
   recordings = 0;
 
-  add(kind: number, file: string): number {
+  constructor(store: PlanStore) {
+    this.store = store;
+  }
+
+  /** Add a file with its times (ms; NaN or null for none, their meaning by kind: see `TIMES`). */
+  add(kind: number, file: string, times: readonly (number | null)[] = []): number {
     const i = this.length++;
     this.kinds.set(i, kind);
-    this.paths.set(i, file);
+    const t = (k: number) => times[k] ?? Number.NaN;
+    this.store.add(i, { kind, path: file, t0: t(0), t1: t(1), t2: t(2), t3: t(3) });
     return i;
   }
 
-  time(i: number, which: number): number {
-    return this.#times.get(i * TIMES + which);
-  }
-
-  setTime(i: number, which: number, value: number | null): void {
-    this.#times.set(i * TIMES + which, value ?? Number.NaN);
+  path(i: number): string {
+    return this.store.path(i);
   }
 }
 
@@ -177,12 +147,12 @@ export class RunPlan {
     const { nodes, starts } = this.#groups;
     if (starts[k + 1]! - starts[k]! !== 1) return null;
     const node = nodes[starts[k]!]!;
-    return this.#table.kinds.get(node) === CALL ? this.#table.time(node, 3) : null;
+    return this.#table.kinds.get(node) === CALL ? this.#table.store.times(node)[3] : null;
   }
 
   /** The first file of group `k` (for an error about the group as a whole). */
   firstFile(k: number): string {
-    return this.#table.paths.get(this.#groups.nodes[this.#groups.starts[k]!]!);
+    return this.#table.path(this.#groups.nodes[this.#groups.starts[k]!]!);
   }
 
   /** Forget what was kept for group `k` (a group not prepared, out of the run's range). */
@@ -209,7 +179,7 @@ export class RunPlan {
     for (let j = starts[k]!; j < starts[k + 1]!; j++) {
       const node = nodes[j]!;
       const kind = table.kinds.get(node);
-      const file = table.paths.get(node);
+      const file = table.path(node);
       if (kind === MANIFEST) {
         manifests.push(table.manifests.get(node)!);
         continue;
@@ -244,6 +214,19 @@ export class RunPlan {
     return { bundles: matched.bundles, warnings: [...warnings, ...matched.warnings], unmatchedLeads: [...unmatchedLeads, ...matched.unmatchedLeads], errors };
   }
 
+  /**
+   * Note that the run prepared `callId`; false when another file of the run already gave it (the plan
+   * file holds them, exactly, whatever the run's size).
+   */
+  addCallId(callId: string): boolean {
+    return this.#table.store.addCallId(callId);
+  }
+
+  /** Remove the plan file. Call once the run is over. */
+  close(): void {
+    this.#table.store.close();
+  }
+
   async #readAgain(file: string, kind: number): Promise<CallRecord | LeadRecord | RecordingFacts> {
     const again = await readOne(file, this.#ctx);
     if (kind === CALL && again.kind === 'call') return again.call;
@@ -255,13 +238,23 @@ export class RunPlan {
 
 /**
  * Scan the folders and plan the run: every file read once, what matching compares kept as links, and
- * the files grouped by them.
+ * the files grouped by them. The plan file goes in `options.planDir` (default: a folder under the
+ * system's temporary folder); `RunPlan.close()` removes it.
  */
 export async function planRun(options: PlanOptions): Promise<RunPlan> {
   const ctx = ingestContext(options);
-  const table = new FileTable();
+  const table = new FileTable(new PlanStore(options.planDir ?? join(tmpdir(), 'crm-upload-plans')));
+  try {
+    return await scanAndGroup(options, table, ctx);
+  } catch (err) {
+    table.store.close();
+    throw err;
+  }
+}
+
+async function scanAndGroup(options: PlanOptions, table: FileTable, ctx: IngestContext): Promise<RunPlan> {
   let budget = options.keepBytes ?? 0;
-  // Keys are added as files are read; the node count is not known yet, so the links are sized for a
+  // Keys are added as files are read; the file count is not known yet, so the links are sized for a
   // large run (2^24 files) and the hash keeps 29 bits (more joined groups only past that).
   const keys = new KeyLinks(2 ** 24 - 1);
   const keep = (node: number, record: CallRecord | LeadRecord, bytes: number): void => {
@@ -272,13 +265,9 @@ export async function planRun(options: PlanOptions): Promise<RunPlan> {
 
   const scan = await scanFolders(options, {
     call(call) {
-      const i = table.add(CALL, call.file);
-      table.calls += 1;
       const span = callSpan(call);
-      table.setTime(i, 0, span?.from ?? null);
-      table.setTime(i, 1, span?.to ?? null);
-      table.setTime(i, 2, startUnknown(call) ? null : timeMs(call.startTime));
-      table.setTime(i, 3, Date.parse(call.startTime ?? call.endTime ?? ''));
+      const i = table.add(CALL, call.file, [span?.from ?? null, span?.to ?? null, startUnknown(call) ? null : timeMs(call.startTime), Date.parse(call.startTime ?? call.endTime ?? '')]);
+      table.calls += 1;
       let flags = startUnknown(call) ? UNKNOWN_START : 0;
       sessionKeys(keys, i, call.sessionId, call.campaign);
       for (const tool of call.toolCalls) {
@@ -297,8 +286,7 @@ export async function planRun(options: PlanOptions): Promise<RunPlan> {
       keep(i, call, RECORD_BYTES + itemsBytes(call.items));
     },
     lead(lead) {
-      const i = table.add(LEAD, lead.file ?? '');
-      table.setTime(i, 0, timeMs(lead.time));
+      const i = table.add(LEAD, lead.file ?? '', [timeMs(lead.time)]);
       sessionKeys(keys, i, lead.sessionId, lead.campaign);
       const k = keysOfLead(lead.fields);
       keys.add('n', k.name, i);
@@ -307,30 +295,24 @@ export async function planRun(options: PlanOptions): Promise<RunPlan> {
       keep(i, lead, RECORD_BYTES);
     },
     recording(recording) {
-      const i = table.add(RECORDING, recording.file);
+      const epochMs = recording.epoch !== null && Number.isFinite(recording.epoch) ? recording.epoch * 1000 : null;
+      const endMs = epochMs !== null && recording.durationSec !== null && Number.isFinite(recording.durationSec) ? epochMs + recording.durationSec * 1000 : null;
+      table.add(RECORDING, recording.file, [epochMs, endMs]);
       table.recordings += 1;
-      if (recording.epoch !== null && Number.isFinite(recording.epoch)) {
-        const epochMs = recording.epoch * 1000;
-        table.setTime(i, 0, epochMs);
-        if (recording.durationSec !== null && Number.isFinite(recording.durationSec)) table.setTime(i, 1, epochMs + recording.durationSec * 1000);
-      }
     },
     manifest(manifest) {
-      const i = table.add(MANIFEST, manifest.file);
+      const i = table.add(MANIFEST, manifest.file, [timeMs(manifest.startTime ?? manifest.endTime), timeMs(manifest.endTime ?? manifest.startTime)]);
       table.manifests.set(i, manifest);
-      const from = timeMs(manifest.startTime ?? manifest.endTime);
-      const to = timeMs(manifest.endTime ?? manifest.startTime);
-      table.setTime(i, 0, from);
-      table.setTime(i, 1, to);
       sessionKeys(keys, i, manifest.sessionId, manifest.campaign);
       for (const which of ['conversation', 'lead', 'recording'] as const) keys.add('f', manifest.files[which] ?? manifest.rawFiles?.[which] ?? null, i);
     },
   });
+  table.store.flush();
 
   const uf = new UnionFind(table.length);
   // A manifest names its files by path: only then are paths keys.
   if (table.manifests.size > 0) {
-    for (let i = 0; i < table.length; i++) if (table.kinds.get(i) !== MANIFEST) keys.add('f', table.paths.get(i), i);
+    for (const { id, path } of table.store.paths()) if (table.kinds.get(id) !== MANIFEST) keys.add('f', path, id);
   }
   keys.joinInto(uf);
   linkByTime(table, uf);
@@ -342,49 +324,45 @@ export async function planRun(options: PlanOptions): Promise<RunPlan> {
  * "Matching"), widened where matching may still move its times.
  */
 function linkByTime(table: FileTable, uf: UnionFind): void {
-  const { kinds } = table;
-  const nodesOf = function* (kind: number, which: number): Generator<readonly [number, number]> {
-    for (let i = 0; i < table.length; i++) if (kinds.get(i) === kind) yield [table.time(i, which), i] as const;
+  const { store } = table;
+  const points = (kind: number, which: 't0' | 't1'): TimePoints => {
+    const list: [number, number][] = [];
+    for (const r of store.ofKind(kind)) list.push([r[which], r.id]);
+    return new TimePoints(list);
   };
   // A call's lead window starts at the earliest start matching may give it.
-  const earliest = new Column('float64', Number.NaN);
+  const earliest = new Map<number, number>();
   if (table.recordings > 0) {
-    const epochs = new TimePoints(nodesOf(RECORDING, 0));
-    const ends = new TimePoints(nodesOf(RECORDING, 1));
-    for (let i = 0; i < table.length; i++) {
-      if (kinds.get(i) === CALL) {
-        const start = table.time(i, 2);
-        if (!Number.isNaN(start)) {
-          epochs.within(start - RECORDING_TOLERANCE_MS, start + RECORDING_TOLERANCE_MS, (r) => uf.union(i, r));
-        } else {
-          // Found by its end; its recording's epoch may become its start.
-          const to = table.time(i, 1);
-          ends.within(to - RECORDING_TOLERANCE_MS, to + RECORDING_TOLERANCE_MS, (r) => {
-            uf.union(i, r);
-            const epoch = table.time(r, 0);
-            if (!(earliest.get(i) <= epoch)) earliest.set(i, epoch);
-          });
-        }
-      } else if (kinds.get(i) === MANIFEST) {
-        const from = table.time(i, 0);
-        const to = table.time(i, 1);
-        epochs.within(from - RECORDING_TOLERANCE_MS - SLACK_MS, to + RECORDING_TOLERANCE_MS + SLACK_MS, (r) => uf.union(i, r));
-        ends.within(from - RECORDING_TOLERANCE_MS - SLACK_MS, to + RECORDING_TOLERANCE_MS + SLACK_MS, (r) => uf.union(i, r));
+    const epochs = points(RECORDING, 't0');
+    const ends = points(RECORDING, 't1');
+    for (const c of store.ofKind(CALL)) {
+      if (!Number.isNaN(c.t2)) {
+        epochs.within(c.t2 - RECORDING_TOLERANCE_MS, c.t2 + RECORDING_TOLERANCE_MS, (r) => uf.union(c.id, r));
+      } else {
+        // Found by its end; its recording's epoch may become its start.
+        ends.within(c.t1 - RECORDING_TOLERANCE_MS, c.t1 + RECORDING_TOLERANCE_MS, (r) => {
+          uf.union(c.id, r);
+          const epoch = store.times(r)[0];
+          if (!((earliest.get(c.id) ?? Number.POSITIVE_INFINITY) <= epoch)) earliest.set(c.id, epoch);
+        });
       }
     }
+    for (const m of store.ofKind(MANIFEST)) {
+      epochs.within(m.t0 - RECORDING_TOLERANCE_MS - SLACK_MS, m.t1 + RECORDING_TOLERANCE_MS + SLACK_MS, (r) => uf.union(m.id, r));
+      ends.within(m.t0 - RECORDING_TOLERANCE_MS - SLACK_MS, m.t1 + RECORDING_TOLERANCE_MS + SLACK_MS, (r) => uf.union(m.id, r));
+    }
   }
-  const leadTimes = new TimePoints(nodesOf(LEAD, 0));
+  const leadTimes = points(LEAD, 't0');
   if (leadTimes.length === 0) return;
-  for (let i = 0; i < table.length; i++) {
-    const kind = kinds.get(i);
-    if (kind !== CALL && kind !== MANIFEST) continue;
-    let from = table.time(i, 0);
-    const to = table.time(i, 1);
-    if (Number.isNaN(from)) continue;
-    const early = earliest.get(i);
-    if (early < from) from = early;
-    // A manifest's times, or a merged copy's, may still become the call's: wider windows for those.
-    const slack = kind === MANIFEST || (table.flags.get(i) & ITEM_IDS) !== 0 ? SLACK_MS : 0;
-    leadTimes.within(from - LEAD_MARGIN_BEFORE_MS - slack, to + LEAD_MARGIN_AFTER_MS + slack, (l) => uf.union(i, l));
+  for (const kind of [CALL, MANIFEST]) {
+    for (const f of store.ofKind(kind)) {
+      let from = f.t0;
+      if (Number.isNaN(from)) continue;
+      const early = earliest.get(f.id);
+      if (early !== undefined && early < from) from = early;
+      // A manifest's times, or a merged copy's, may still become the call's: wider windows for those.
+      const slack = kind === MANIFEST || (table.flags.get(f.id) & ITEM_IDS) !== 0 ? SLACK_MS : 0;
+      leadTimes.within(from - LEAD_MARGIN_BEFORE_MS - slack, f.t1 + LEAD_MARGIN_AFTER_MS + slack, (l) => uf.union(f.id, l));
+    }
   }
 }

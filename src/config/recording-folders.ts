@@ -12,6 +12,14 @@ export function defaultUploadsDir(config: Pick<Config, 'outbox' | 'cwd'>): strin
   return /^rediss?:\/\//i.test(config.outbox) ? resolve(config.cwd, '.crm-upload', 'ingest-recordings') : join(dirname(config.outbox), 'ingest-recordings');
 }
 
+/**
+ * Where a bulk run keeps its plan file while it runs (`src/bulk/plan-store.ts`): beside the SQLite outbox,
+ * on the same disk, or under `.crm-upload/` with a Redis outbox.
+ */
+export function defaultPlanDir(config: Pick<Config, 'outbox' | 'cwd'>): string {
+  return /^rediss?:\/\//i.test(config.outbox) ? resolve(config.cwd, '.crm-upload', 'plans') : join(dirname(config.outbox), 'plans');
+}
+
 /** The folders whose recordings are confined at upload: the default uploads folder and `CRM_RECORDINGS_DIR`. */
 export function confinedRecordingFolders(config: Pick<Config, 'outbox' | 'cwd' | 'recordingsDir'>): string[] {
   return [defaultUploadsDir(config), ...(config.recordingsDir === null ? [] : [config.recordingsDir])];

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ByteChunks, Column } from '../../src/bulk/columns.ts';
+import { Column } from '../../src/bulk/columns.ts';
 
 test('columns: entries across chunk boundaries read back; entries never set hold the fill value', () => {
   for (const [kind, fill, values] of [
@@ -16,18 +16,4 @@ test('columns: entries across chunk boundaries read back; entries never set hold
     assert.ok(Object.is(c.get(8_193), fill), `${kind}: a gap holds the fill value`);
     assert.ok(Object.is(c.get(10_000_000), fill), `${kind}: beyond the end`);
   }
-});
-
-test('byte chunks: pieces read back whole, a piece larger than a chunk too', () => {
-  const bytes = new ByteChunks();
-  const encoder = new TextEncoder();
-  const decoder = new TextDecoder();
-  const texts = Array.from({ length: 5_000 }, (_, i) => `transcript_session_${i}_${'é'.repeat(i % 7)}.json`);
-  texts.push('x'.repeat(100_000));
-  const where = texts.map((t) => {
-    let n = 0;
-    const at = bytes.append(3 * t.length, (into) => (n = encoder.encodeInto(t, into).written));
-    return [at, n] as const;
-  });
-  texts.forEach((t, i) => assert.equal(decoder.decode(bytes.view(where[i]![0], where[i]![1])), t));
 });

@@ -7,7 +7,7 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { collectCalls, hydrateBundle } from '../../src/bulk/collect-calls.ts';
@@ -71,7 +71,7 @@ async function whole(root: string): Promise<Outcome> {
 
 /** The grouped plan, every group prepared in turn. */
 async function grouped(root: string, keepBytes: number): Promise<Outcome> {
-  const plan = await planRun({ ...folders(root), keepBytes });
+  const plan = await planRun({ ...folders(root), keepBytes, planDir: join(work, 'plans') });
   const out: Outcome = { decisions: [], warnings: [], unmatchedLeads: [], errors: plan.errors.map((e) => `${e.file} ${e.reason}`), bundles: 0, groups: plan.groups };
   for (let k = 0; k < plan.groups; k++) {
     const g = await plan.prepare(k);
@@ -81,6 +81,7 @@ async function grouped(root: string, keepBytes: number): Promise<Outcome> {
     out.errors.push(...g.errors.map((e) => `${e.file} ${e.reason}`));
     out.bundles += g.bundles.length;
   }
+  plan.close();
   for (const list of [out.decisions, out.warnings, out.unmatchedLeads, out.errors]) list.sort();
   return out;
 }
@@ -183,11 +184,22 @@ describe('the grouped plan of a bulk run', () => {
       writeFileSync(join(conv, `t_${String(i).padStart(3, '0')}.json`), JSON.stringify(doc));
       writeFileSync(join(leads, `lead_${String(i).padStart(3, '0')}.json`), JSON.stringify({ timestamp: new Date(start + 20_000).toISOString(), name: `N ${i}`, email: '', phone: '' }));
     }
-    const plan = await planRun({ ...folders(root), keepBytes: 0 });
+    const plans = join(work, 'plans');
+    const plan = await planRun({ ...folders(root), keepBytes: 0, planDir: plans });
     assert.equal(plan.groups, 50);
     const first = await plan.prepare(0);
     assert.equal(first.bundles.length, 1);
     assert.equal(first.bundles[0]!.lead?.file, join(leads, 'lead_000.json'));
+    // The run's callIds are noted exactly in the plan file: a second one is a duplicate.
+    assert.equal(plan.addCallId('CALL-A'), true);
+    assert.equal(plan.addCallId('CALL-B'), true);
+    assert.equal(plan.addCallId('CALL-A'), false);
+    // The plan file is private while it lasts, and gone once closed.
+    const [file] = readdirSync(plans);
+    assert.match(file ?? '', /^bulk-plan-\d+-[0-9a-f]{8}\.db$/);
+    assert.equal(statSync(join(plans, file!)).mode & 0o777, 0o600);
+    plan.close();
+    assert.deepEqual(readdirSync(plans), []);
     assertSame(await whole(root), await grouped(root, 0));
   });
 });
