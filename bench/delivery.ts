@@ -15,6 +15,7 @@
  * directory, the disk the real outbox uses.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createHttpCrmClient } from '../src/crm/http-crm-client.ts';
@@ -243,12 +244,19 @@ async function measureLatency(origin: string, firstIndex: number): Promise<numbe
 
 /** Print the delivery figures for `npm run bench`. */
 export async function benchDelivery(options: DeliveryBenchOptions = {}): Promise<void> {
+  // The worker does more work per call than the bare loop (its commits, its writer thread), so other
+  // jobs on the machine cost it more: the load says how far the figures can be compared.
+  const loadBefore = loadavg()[0] ?? 0;
   const r = await measureDelivery(options);
+  const loadAfter = loadavg()[0] ?? 0;
   const line = (name: string, run: DeliveryRun): string =>
     `  ${name.padEnd(26)} ${String(run.calls).padStart(5)} calls in ${run.seconds.toFixed(2)} s = ${run.callsPerSecond.toFixed(0)} calls/s`;
   const meets = r.worker.callsPerSecond >= r.goalCallsPerSecond ? 'meets' : 'MISSES';
   const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
-  console.log(`delivery through the outbox and worker, local CRM at ${r.latencyMs} ms latency, rate limit off:`);
+  console.log(
+    `delivery through the outbox and worker, local CRM at ${r.latencyMs} ms latency, rate limit off ` +
+      `(load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after):`,
+  );
   console.log(line('sequential (1 connection)', r.baseline));
   r.rounds.forEach((round, k) => {
     const runs = [line(`worker (concurrency ${round.worker.concurrency})`, round.worker), line(`bare client (${round.clientOnly.concurrency} loops)`, round.clientOnly)];
