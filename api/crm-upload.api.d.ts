@@ -319,6 +319,7 @@ export declare function redactConfig(config: Config): Record<string, unknown>;
 // ---- config/recording-folders.d.ts ----
 import type { Config } from './config.ts';
 export declare function defaultUploadsDir(config: Pick<Config, 'outbox' | 'cwd'>): string;
+export declare function defaultPlanDir(config: Pick<Config, 'outbox' | 'cwd'>): string;
 export declare function confinedRecordingFolders(config: Pick<Config, 'outbox' | 'cwd' | 'recordingsDir'>): string[];
 
 // ---- crm/classify-outcome.d.ts ----

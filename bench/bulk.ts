@@ -1,13 +1,13 @@
 /**
  * Bulk throughput against the local CRM at 20 ms latency, beside a sequential one-connection baseline
  * measured in the same run (goal: ≥ 30× the baseline), and the peak RSS of `crm-upload bulk` itself
- * (the CLI in its own process, Node's default flags, every call with a lead file matched by time,
+ * (the published bin in its own process, no flags given, every call with a lead file matched by time,
  * `--concurrency 16`) over 5,000 and 50,000 calls, and 200,000 with `CRM_BENCH_FULL=1` (issue 16 goal:
  * ≤ 200 MB at each size, flat: ≤ 1.5× the 5,000 figure). The peak is the kernel's high-water mark of
  * the process (VmHWM in /proc/<pid>/status), sampled while it runs. The calls are generated once into
  * a temporary folder, the larger sizes adding to the smaller, and deleted afterwards.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +21,18 @@ import { walkFiles } from '../src/ingest/walk.ts';
 import { generateCalls } from './generate.ts';
 
 const CHILD = fileURLToPath(new URL('./bulk-child.ts', import.meta.url));
-const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+/**
+ * The published bin (`dist/cli/main.js`, what `npm install crm-upload` runs), built first when missing or
+ * older than the sources: running the TypeScript sources adds the type stripper's memory to the figure.
+ */
+const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Build `dist/` (npm run build) so that the RSS runs measure the bin users run. */
+function buildDist(): void {
+  const r = spawnSync(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('npm run build failed: the RSS runs need dist/');
+}
 
 /** The issue-16 sizes: 200,000 only with CRM_BENCH_FULL (generating and delivering it takes minutes). */
 const RSS_SIZES = process.env.CRM_BENCH_FULL ? [5_000, 50_000, 200_000] : [5_000, 50_000];
@@ -81,15 +92,6 @@ function runCli(dir: string, leads: string, url: string, outbox: string): Promis
  * (`crm-upload bulk --concurrency 128`); the local CRM answers each request after its latency.
  */
 const BULK_CONCURRENCY = 128;
-
-/**
- * V8 heap limits a memory-constrained host can give the CLI (`NODE_OPTIONS`, see the README). On a
- * machine with plenty of memory Node 24 lets the young generation grow to 64 MB per semi-space and the
- * old generation well past its live size before it collects: a bulk over 50,000 calls holds about
- * 40 MB live (a heap snapshot after the scan), yet its RSS is several times that. The CLI itself runs
- * with Node's defaults; the benchmark measures both.
- */
-export const BULK_NODE_FLAGS = ['--max-semi-space-size=4', '--max-old-space-size=1024'];
 
 /**
  * The bulk process starts as the CLI does: with Node's compile cache (the CLI turns it on at start),
@@ -162,12 +164,13 @@ export async function benchBulk(): Promise<void> {
 /** The peak RSS figures of `crm-upload bulk` at each size (calls generated under `work`). */
 export async function benchBulkRss(work: string, sizes: readonly number[] = RSS_SIZES): Promise<number[]> {
     // Peak RSS: the calls of each size generated once (each size adds to the one before), leads beside.
+    buildDist();
     const fast = await startLocalCrm({ port: 0 });
     const calls = join(work, 'rss-calls');
     const leads = join(work, 'rss-leads');
     let generated = 0;
     const peaks: number[] = [];
-    console.log(`peak RSS of crm-upload bulk (its own process, Node's defaults, leads matched, --concurrency 16; goal ≤ ${RSS_GOAL_MB} MB and ≤ ${FLAT_FACTOR}× the 5,000 figure):`);
+    console.log(`peak RSS of crm-upload bulk (the published bin dist/cli/main.js in its own process, no flags given, leads matched, --concurrency 16; goal ≤ ${RSS_GOAL_MB} MB and ≤ ${FLAT_FACTOR}× the 5,000 figure):`);
     for (const count of sizes) {
       await generateCalls(calls, count - generated, Date.UTC(2025, 0, 1) + generated * 15 * 60_000, leads, generated);
       generated = count;
