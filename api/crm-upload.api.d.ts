@@ -475,6 +475,7 @@ export declare function createDeliveryStats(store: OutboxStore, options?: Delive
 import { type Config } from '../config/config.ts';
 import type { CrmClient } from '../crm/crm-client.ts';
 import { type Logger } from '../log/logger.ts';
+import { type CreateOutboxOptions } from '../outbox/create-outbox.ts';
 import type { OutboxStore } from '../outbox/outbox-store.ts';
 import type { Pacer } from '../pacing/pacer.ts';
 import type { RetryPolicy } from '../policy/retry-policy.ts';
@@ -486,12 +487,13 @@ export interface OpenedOutbox {
     store: OutboxStore;
     owned: boolean;
 }
-export declare function openOutbox(config: Config, option?: OutboxOption): Promise<OpenedOutbox>;
+export declare function openOutbox(config: Config, option?: OutboxOption, options?: Pick<CreateOutboxOptions, 'writer'>): Promise<OpenedOutbox>;
 export declare function crmClientFor(config: Config, logger?: Logger): CrmClient;
 export interface OpenDeliveryOptions {
     store?: OutboxOption;
     client?: CrmClient;
     logger?: Logger;
+    writer?: CreateOutboxOptions['writer'];
 }
 export type WorkerExtras = Partial<Omit<WorkerOptions, 'store' | 'client' | 'pacer' | 'retryPolicy'>>;
 export interface Delivery {
@@ -886,6 +888,7 @@ export interface CreateOutboxOptions {
     retryPolicy?: RetryPolicy;
     warn?: (message: string) => void;
     cipher?: PayloadCipher;
+    writer?: 'auto' | 'thread' | 'inline';
 }
 export declare function createOutbox(target: string, options?: CreateOutboxOptions): Promise<OutboxStore>;
 

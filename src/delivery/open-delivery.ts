@@ -10,7 +10,7 @@ import { confinedRecordingFolders } from '../config/recording-folders.ts';
 import type { CrmClient } from '../crm/crm-client.ts';
 import { createHttpCrmClient } from '../crm/http-crm-client.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
-import { createOutbox, isRedisTarget } from '../outbox/create-outbox.ts';
+import { createOutbox, isRedisTarget, type CreateOutboxOptions } from '../outbox/create-outbox.ts';
 import type { OutboxStore } from '../outbox/outbox-store.ts';
 import { payloadCipherOf } from '../outbox/payload-cipher.ts';
 import type { Pacer } from '../pacing/pacer.ts';
@@ -38,11 +38,15 @@ export interface OpenedOutbox {
   owned: boolean;
 }
 
-/** Open the outbox `option` names (see `OutboxOption`) with the configured retry policy. */
-export async function openOutbox(config: Config, option?: OutboxOption): Promise<OpenedOutbox> {
+/**
+ * Open the outbox `option` names (see `OutboxOption`) with the configured retry policy. `options.writer`
+ * chooses where a SQLite store opened here writes (see `CreateOutboxOptions.writer`); a store passed in
+ * is used as it is.
+ */
+export async function openOutbox(config: Config, option?: OutboxOption, options: Pick<CreateOutboxOptions, 'writer'> = {}): Promise<OpenedOutbox> {
   if (typeof option === 'object') return { store: option, owned: false };
   // Payloads sealed at rest under CRM_OUTBOX_KEY when set (docs/architecture.md, "Stores" → "Payload encryption").
-  const store = await createOutbox(outboxTargetOf(config, option), { retryPolicy: retryPolicyOf(config), cipher: payloadCipherOf(config) });
+  const store = await createOutbox(outboxTargetOf(config, option), { retryPolicy: retryPolicyOf(config), cipher: payloadCipherOf(config), writer: options.writer });
   return { store, owned: true };
 }
 
@@ -69,6 +73,8 @@ export interface OpenDeliveryOptions {
   /** A CRM client to use instead of one built from the config (left open by `close`). */
   client?: CrmClient;
   logger?: Logger;
+  /** Where a SQLite outbox opened here writes (see `CreateOutboxOptions.writer`); ignored for a store passed in and for Redis. */
+  writer?: CreateOutboxOptions['writer'];
 }
 
 /**
@@ -99,7 +105,7 @@ export type DeliverySession = Delivery;
 
 /** Build delivery from `config`: open the outbox, choose its pacer, make the CRM client and the retry policy. */
 export async function openDelivery(config: Config, options: OpenDeliveryOptions = {}): Promise<Delivery> {
-  const opened = await openOutbox(config, options.store);
+  const opened = await openOutbox(config, options.store, { writer: options.writer });
   return deliveryOn(config, opened, options);
 }
 

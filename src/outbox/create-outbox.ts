@@ -13,7 +13,7 @@ export function isRedisTarget(target: string): boolean {
   return /^rediss?:\/\//i.test(target.trim());
 }
 
-/** Options of `createOutbox` that only the BullMQ store reads. */
+/** Options of `createOutbox`: each says which store reads it. */
 export interface CreateOutboxOptions {
   /** The retry policy the BullMQ backoff falls back on (passed by the composition root, `openDelivery`). */
   retryPolicy?: RetryPolicy;
@@ -21,6 +21,12 @@ export interface CreateOutboxOptions {
   warn?: (message: string) => void;
   /** How payloads are stored at rest (`payloadCipherOf(config)`); default plain. */
   cipher?: PayloadCipher;
+  /**
+   * SQLite only (ignored for Redis): where the store's writes run, as `SqliteOutboxOptions.writer` of
+   * `openSqliteOutbox` (default `'auto'`). `'thread'` commits off the event loop from the first write, for
+   * a process whose event loop also answers requests (`serve`); a write still resolves once committed.
+   */
+  writer?: 'auto' | 'thread' | 'inline';
 }
 
 /**
@@ -35,5 +41,5 @@ export async function createOutbox(target: string, options: CreateOutboxOptions 
     const { openBullmqOutbox } = await import('./bullmq-store.ts');
     return openBullmqOutbox(target.trim(), options);
   }
-  return openSqliteOutbox(target, { cipher: options.cipher });
+  return openSqliteOutbox(target, { cipher: options.cipher, writer: options.writer });
 }

@@ -156,7 +156,10 @@ export async function startIngestServer(options: IngestServerOptions = {}): Prom
   await ensurePrivateDir(uploadsDir);
   await removeStaleTemps(uploadsDir);
 
-  const { store } = await openOutbox(config, options.store);
+  // Commits on the SQLite writer thread from the first request, not only once the worker delivers at
+  // full speed: a commit on this thread would hold every request in flight while the disk syncs
+  // (docs/architecture.md, "Throughput"). Each request still answers once its item is committed.
+  const { store } = await openOutbox(config, options.store, { writer: 'thread' });
   const batcher = createEnqueueBatcher(store);
   const runWorker = options.worker ?? true;
   let allowed: ReadonlySet<string> = new Set();
