@@ -9,43 +9,8 @@
  * larger. So keys are compared by a 32-bit hash (a collision joins two groups, nothing else), and the
  * links are kept in typed arrays: a run of 200,000 calls and leads needs a few megabytes here.
  */
+import type { UnionFind } from '../match/union-find.ts';
 import { Column } from './columns.ts';
-
-/** Union-find over node ids 0…n−1, with path halving; the smaller id stays the root. */
-export class UnionFind {
-  readonly #parent: Int32Array;
-
-  constructor(size: number) {
-    this.#parent = new Int32Array(size);
-    for (let i = 0; i < size; i++) this.#parent[i] = i;
-  }
-
-  /** Number of nodes. */
-  get size(): number {
-    return this.#parent.length;
-  }
-
-  /** The root of `i`'s group. */
-  find(i: number): number {
-    const p = this.#parent;
-    let x = i;
-    while (p[x] !== x) {
-      const up = p[p[x]!]!;
-      p[x] = up;
-      x = up;
-    }
-    return x;
-  }
-
-  /** Join the groups of `a` and `b`. */
-  union(a: number, b: number): void {
-    const ra = this.find(a);
-    const rb = this.find(b);
-    if (ra === rb) return;
-    if (ra < rb) this.#parent[rb] = ra;
-    else this.#parent[ra] = rb;
-  }
-}
 
 /** FNV-1a over the UTF-16 code units of `text`: a 32-bit key hash (collisions only join groups). */
 export function hashKey(text: string): number {

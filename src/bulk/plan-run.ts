@@ -25,7 +25,8 @@ import type { MatchWarning } from '../match/match-types.ts';
 import { type CollectOptions, ingestContext, itemsBytes, readOne, scanFolders } from './collect-calls.ts';
 import { Column } from './columns.ts';
 import { PlanStore } from './plan-store.ts';
-import { groupsOf, KeyLinks, TimePoints, UnionFind, type Groups } from './link-graph.ts';
+import { UnionFind } from '../match/union-find.ts';
+import { groupsOf, KeyLinks, TimePoints, type Groups } from './link-graph.ts';
 import type { BulkError } from './summary.ts';
 
 /** Options of `planRun`: the folders, and how many bytes of records it may keep from the scan. */
@@ -60,8 +61,7 @@ const LEAD = 2;
 const RECORDING = 3;
 const MANIFEST = 4;
 
-/** Call flags. */
-const UNKNOWN_START = 1;
+/** Call flag: the call has message item ids (a copy of it may be merged, its times then chosen among the copies). */
 const ITEM_IDS = 2;
 
 /**
@@ -268,7 +268,7 @@ async function scanAndGroup(options: PlanOptions, table: FileTable, ctx: IngestC
       const span = callSpan(call);
       const i = table.add(CALL, call.file, [span?.from ?? null, span?.to ?? null, startUnknown(call) ? null : timeMs(call.startTime), Date.parse(call.startTime ?? call.endTime ?? '')]);
       table.calls += 1;
-      let flags = startUnknown(call) ? UNKNOWN_START : 0;
+      let flags = 0;
       sessionKeys(keys, i, call.sessionId, call.campaign);
       for (const tool of call.toolCalls) {
         if (!isCreateLead(tool)) continue;
@@ -325,16 +325,17 @@ async function scanAndGroup(options: PlanOptions, table: FileTable, ctx: IngestC
  */
 function linkByTime(table: FileTable, uf: UnionFind): void {
   const { store } = table;
-  const points = (kind: number, which: 't0' | 't1'): TimePoints => {
-    const list: [number, number][] = [];
-    for (const r of store.ofKind(kind)) list.push([r[which], r.id]);
-    return new TimePoints(list);
-  };
   // A call's lead window starts at the earliest start matching may give it.
   const earliest = new Map<number, number>();
   if (table.recordings > 0) {
-    const epochs = points(RECORDING, 't0');
-    const ends = points(RECORDING, 't1');
+    const epochList: [number, number][] = [];
+    const endList: [number, number][] = [];
+    for (const r of store.ofKind(RECORDING)) {
+      epochList.push([r.t0, r.id]);
+      endList.push([r.t1, r.id]);
+    }
+    const epochs = new TimePoints(epochList);
+    const ends = new TimePoints(endList);
     for (const c of store.ofKind(CALL)) {
       if (!Number.isNaN(c.t2)) {
         epochs.within(c.t2 - RECORDING_TOLERANCE_MS, c.t2 + RECORDING_TOLERANCE_MS, (r) => uf.union(c.id, r));
@@ -352,7 +353,9 @@ function linkByTime(table: FileTable, uf: UnionFind): void {
       ends.within(m.t0 - RECORDING_TOLERANCE_MS - SLACK_MS, m.t1 + RECORDING_TOLERANCE_MS + SLACK_MS, (r) => uf.union(m.id, r));
     }
   }
-  const leadTimes = points(LEAD, 't0');
+  const leadList: [number, number][] = [];
+  for (const l of store.ofKind(LEAD)) leadList.push([l.t0, l.id]);
+  const leadTimes = new TimePoints(leadList);
   if (leadTimes.length === 0) return;
   for (const kind of [CALL, MANIFEST]) {
     for (const f of store.ofKind(kind)) {

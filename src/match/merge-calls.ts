@@ -5,6 +5,7 @@
  */
 import type { CallRecord, ManifestRecord, TimesSource, ToolCall } from '../ingest/call-record.ts';
 import type { MatchError, MatchWarning } from './match-types.ts';
+import { UnionFind } from './union-find.ts';
 
 /** The files that make up one call: its conversation files, and the manifest that names one of them. */
 export interface CallGroup {
@@ -29,17 +30,6 @@ export function hasOwnTimes(call: CallRecord): boolean {
   return call.startTime !== null && call.timesFrom !== null && OWN_TIMES.has(call.timesFrom);
 }
 
-/** Union-find root with path halving. */
-function root(parent: Int32Array, i: number): number {
-  let x = i;
-  while (parent[x] !== x) {
-    const up = parent[parent[x]!]!;
-    parent[x] = up;
-    x = up;
-  }
-  return x;
-}
-
 /**
  * Group conversation records that are one call and attach each manifest to the call it names.
  * Records sharing any message item id are one call (transitively). A manifest goes with the group of
@@ -48,27 +38,22 @@ function root(parent: Int32Array, i: number): number {
  * order of their first record in `calls`, so the output is deterministic for a deterministic walk.
  */
 export function groupCalls(calls: readonly CallRecord[], manifests: readonly ManifestRecord[]): GroupResult {
-  const parent = new Int32Array(calls.length);
-  for (let i = 0; i < calls.length; i++) parent[i] = i;
+  // The earliest record stays the root, so that group order follows input order.
+  const records = new UnionFind(calls.length);
   const byItemId = new Map<string, number>();
   calls.forEach((call, i) => {
     for (const item of call.items) {
       if (item.id === undefined || item.id === '') continue;
       const seen = byItemId.get(item.id);
       if (seen === undefined) byItemId.set(item.id, i);
-      else {
-        const a = root(parent, seen);
-        const b = root(parent, i);
-        // Keep the earliest record as root so that group order follows input order.
-        if (a !== b) parent[Math.max(a, b)] = Math.min(a, b);
-      }
+      else records.union(seen, i);
     }
   });
 
   const groupOfRoot = new Map<number, CallGroup>();
   const groups: CallGroup[] = [];
   calls.forEach((call, i) => {
-    const r = root(parent, i);
+    const r = records.find(i);
     let group = groupOfRoot.get(r);
     if (group === undefined) {
       group = { records: [], manifest: null };
@@ -101,7 +86,7 @@ export function groupCalls(calls: readonly CallRecord[], manifests: readonly Man
       });
       continue;
     }
-    const group = groupOfRoot.get(root(parent, index))!;
+    const group = groupOfRoot.get(records.find(index))!;
     if (group.manifest !== null) {
       warnings.push({
         code: 'W_DUPLICATE_MANIFEST',

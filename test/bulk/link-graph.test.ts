@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { groupsOf, hashKey, KeyLinks, TimePoints, UnionFind } from '../../src/bulk/link-graph.ts';
+import { groupsOf, hashKey, KeyLinks, TimePoints } from '../../src/bulk/link-graph.ts';
+import { UnionFind } from '../../src/match/union-find.ts';
 
 /** The groups of `uf` as arrays of node ids. */
 function groupLists(uf: UnionFind): number[][] {
