@@ -9,8 +9,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { randomUUID } from 'node:crypto';
-import { ensurePrivateDirSync, PRIVATE_FILE_MODE } from '../fs/private-files.ts';
-import { chmodSync } from 'node:fs';
+import { ensurePrivateDirSync, preparePrivateSqliteFiles } from '../fs/private-files.ts';
 
 /** One file of the plan as written by the scan. */
 export interface PlanRow {
@@ -43,8 +42,9 @@ export class PlanStore {
     ensurePrivateDirSync(dir);
     removeStalePlans(dir);
     this.file = join(dir, `${PREFIX}${process.pid}-${randomUUID().slice(0, 8)}.db`);
+    // Created 0600 before SQLite opens it, as the outbox is: no moment with a wider mode.
+    preparePrivateSqliteFiles(this.file);
     this.#db = new DatabaseSync(this.file);
-    chmodSync(this.file, PRIVATE_FILE_MODE);
     // Nothing here must survive a crash: the next run scans again.
     this.#db.exec('PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -2048; PRAGMA temp_store = FILE');
     this.#db.exec('CREATE TABLE files (id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, path TEXT NOT NULL, t0 REAL, t1 REAL, t2 REAL, t3 REAL)');
