@@ -9,6 +9,7 @@
  * is logged and reported in the result: the file is on disk, so `bulk` or `watch` can still send it.
  */
 import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { ensurePrivateDir } from '../fs/private-files.ts';
 import { join, resolve } from 'node:path';
 import { prepareCall } from '../api/prepare-call.ts';
@@ -210,11 +211,15 @@ async function writeSessionFile(dir: string, text: string, name?: string): Promi
   }
 }
 
-/** A `transcript_session_<save time>.json` name in `dir` that no file holds now. */
-async function freshSessionName(dir: string): Promise<string> {
+/**
+ * A `transcript_session_<save time>.json` name in `dir` that no file holds now. A synchronous stat (a few
+ * microseconds) rather than a trip through libuv's thread pool: the save then waits for nothing but its
+ * commit (issue 16), and the name is claimed exclusively when the file is written anyway.
+ */
+function freshSessionName(dir: string): string {
   for (;;) {
     const file = join(dir, `transcript_session_${fileStamp(nextStampUs())}.json`);
-    if (!(await pathExists(file))) return file;
+    if (statSync(file, { throwIfNoEntry: false }) === undefined) return file;
   }
 }
 
@@ -371,7 +376,7 @@ export class TranscriptLogger {
         throw err;
       });
       await this.#dir;
-      file = await freshSessionName(this.conversationsDir);
+      file = freshSessionName(this.conversationsDir);
     } catch (err) {
       throw this.#writeError(err);
     }
