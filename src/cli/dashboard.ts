@@ -6,7 +6,7 @@
  * a URL fragment never reaches the server, so the token is in no request line or log.
  */
 import type { Command } from 'commander';
-import { DEFAULT_DASHBOARD_HOST, DEFAULT_DASHBOARD_PORT, startDashboard } from '../dashboard/server.ts';
+import { DEFAULT_DASHBOARD_HOST, DEFAULT_DASHBOARD_PORT } from '../dashboard/defaults.ts';
 import { installSignalHandlers } from '../worker/signals.ts';
 import { CliExit, cliLogger, configFrom, EXIT, runAction, say, type GlobalOptions } from './context.ts';
 
@@ -33,6 +33,8 @@ export function registerDashboard(program: Command): void {
         if (!/^\d+$/.test(portText) || port > 65535) throw new CliExit(EXIT.USAGE, `error: --port must be a whole number from 0 to 65535, got "${flags.port}"`);
         const config = configFrom();
         const logger = cliLogger(globals);
+        // Loaded here, not at the top: every other command would load the HTTP stack for nothing.
+        const { startDashboard } = await import('../dashboard/server.ts');
         const dashboard = await startDashboard({ config, host: flags.host, port, allowHosts: flags.allowHost ?? [], showPii: globals.showPii === true, logger, processMetrics: true });
         say(`listening on ${dashboard.url}`);
         // Only a token made up now is printed: CRM_DASHBOARD_TOKEN from the environment stays out of the system logs.

@@ -11,7 +11,6 @@ import { fileURLToPath } from 'node:url';
 import { bulkUploadFromDirectory } from '../api/bulk-upload.ts';
 import { crmClientFor } from '../delivery/open-delivery.ts';
 import { loadConfig } from '../config/config.ts';
-import { startLocalCrm } from '../local-crm/server.ts';
 import { maskText } from '../log/mask.ts';
 import type { CallPayload } from '../payload/call-payload.ts';
 import { printSummary } from './bulk.ts';
@@ -31,6 +30,7 @@ export function registerDemo(program: Command): void {
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       await runAction(globals.verbose, async () => {
         const work = await mkdtemp(join(tmpdir(), 'crm-upload-demo-'));
+        const { startLocalCrm } = await import('../local-crm/server.ts');
         const crm = await startLocalCrm({ port: 0 });
         try {
           await cp(SAMPLES_DIR, join(work, 'data'), { recursive: true });

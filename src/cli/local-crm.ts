@@ -6,7 +6,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { userCwd } from '../config/config.ts';
-import { startLocalCrm } from '../local-crm/server.ts';
 import { FaultSettingError, type LocalCrmOptions } from '../local-crm/options.ts';
 import { parseStrangeAnswerFlag, STRANGE_ANSWER_KINDS } from '../local-crm/strange-answers.ts';
 import { CliExit, EXIT, runAction, say, type GlobalOptions } from './context.ts';
@@ -55,6 +54,8 @@ export function registerLocalCrm(program: Command): void {
         const options = parseFlags(flags);
         let crm;
         try {
+          // Loaded here, not at the top: every other command would load the HTTP stack for nothing.
+          const { startLocalCrm } = await import('../local-crm/server.ts');
           crm = await startLocalCrm(options);
         } catch (err) {
           if (err instanceof FaultSettingError) throw new CliExit(EXIT.USAGE, `error: ${err.message}`);

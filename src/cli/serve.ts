@@ -4,7 +4,7 @@
  * the same process, until SIGINT/SIGTERM (a graceful stop, exit 0).
  */
 import type { Command } from 'commander';
-import { DEFAULT_HOST, DEFAULT_MAX_JSON_BYTES, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_PORT, startIngestServer } from '../serve/server.ts';
+import { DEFAULT_HOST, DEFAULT_MAX_JSON_BYTES, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_PORT } from '../serve/defaults.ts';
 import { installSignalHandlers } from '../worker/signals.ts';
 import { CliExit, cliLogger, configFrom, EXIT, runAction, say, type GlobalOptions } from './context.ts';
 
@@ -60,6 +60,8 @@ export function registerServe(program: Command): void {
         const logger = cliLogger(globals);
         const worker = flags.worker !== false;
         // This process is the server's own: its globals may be the lighter ones.
+        // Loaded here, not at the top: every other command would load the HTTP stack for nothing.
+        const { startIngestServer } = await import('../serve/server.ts');
         const server = await startIngestServer({
           config,
           host: flags.host,

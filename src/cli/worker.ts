@@ -8,8 +8,8 @@ import type { Command } from 'commander';
 import { createAlerter, deadCallOf, type Alerter } from '../alerts/alerter.ts';
 import { startBacklogWatch, type BacklogWatch } from '../alerts/backlog-watch.ts';
 import { openDelivery } from '../delivery/open-delivery.ts';
-import { createDeliveryMetrics, createOutboxGauges, newRegistry, type DeliveryMetricHooks } from '../metrics/metrics.ts';
-import { startMetricsServer, type MetricsServer } from '../metrics/metrics-server.ts';
+import type { DeliveryMetricHooks } from '../metrics/metrics.ts';
+import type { MetricsServer } from '../metrics/metrics-server.ts';
 import type { OutboxItem, Settlement } from '../outbox/outbox-store.ts';
 import type { AttemptReport } from '../worker/deliver-item.ts';
 import { installSignalHandlers } from '../worker/signals.ts';
@@ -69,6 +69,8 @@ export function registerWorker(program: Command): void {
         };
         try {
           if (metricsPort !== undefined) {
+            // Loaded only with --metrics-port: prom-client and the HTTP stack cost every worker without it.
+            const [{ createDeliveryMetrics, createOutboxGauges, newRegistry }, { startMetricsServer }] = await Promise.all([import('../metrics/metrics.ts'), import('../metrics/metrics-server.ts')]);
             const registry = newRegistry({ processMetrics: true });
             createOutboxGauges(registry, session.store);
             metrics = createDeliveryMetrics(registry);

@@ -21,11 +21,9 @@ import { checkTokenStrength } from '../http/token.ts';
 import { createDashboardApp } from './app.ts';
 import { allowedHosts, hostWithPort, isLoopbackHost, newDashboardToken } from './security.ts';
 import { createDeliveryStats, type DeliveryStats } from './stats.ts';
+import { DEFAULT_DASHBOARD_HOST, DEFAULT_DASHBOARD_PORT } from './defaults.ts';
 
-/** Default address: this machine only. */
-export const DEFAULT_DASHBOARD_HOST = '127.0.0.1';
-/** Default port of `crm-upload dashboard`. */
-export const DEFAULT_DASHBOARD_PORT = 8788;
+export { DEFAULT_DASHBOARD_HOST, DEFAULT_DASHBOARD_PORT };
 /** How often the page polls by default. */
 export const DEFAULT_REFRESH_MS = 5_000;
 /** How often the server samples the outbox by default (throughput, backlog alert). */

@@ -3,7 +3,6 @@
  * whole seconds, which the payload sends as `recordingSize` and `recordingDuration`.
  */
 import { open, stat } from 'node:fs/promises';
-import { parseFile } from 'music-metadata';
 import { AUDIO_HEAD_BYTES, sniffAudio } from './detect-format.ts';
 import { MAX_OGG_PAGE_BYTES, oggDuration } from './ogg-duration.ts';
 import { InputProblemsError, inputProblem } from './problems.ts';
@@ -90,6 +89,9 @@ async function wavSeconds(path: string, size: number): Promise<number> {
 async function generalSeconds(path: string): Promise<number> {
   let duration: number | undefined;
   try {
+    // Loaded on first use: the recordings egress writes are Ogg and WAV, read without it, and the
+    // library and its parsers cost every process that reads a recording a few MB (issue 16).
+    const { parseFile } = await import('music-metadata');
     duration = (await parseFile(path, { skipCovers: true, duration: true })).format.duration;
   } catch (err) {
     throw inputProblem(path, 'recording', E_INPUT_AUDIO, '', `the audio cannot be read: ${(err as Error).message}`);

@@ -26,15 +26,9 @@ import { isLoopbackHost } from './auth.ts';
 import { createEnqueueBatcher } from './enqueue-batcher.ts';
 import { removeStaleTemps } from './uploaded-recording.ts';
 import { createUploadGate, DEFAULT_MAX_CONCURRENT_UPLOADS, DEFAULT_MIN_FREE_BYTES } from './upload-gate.ts';
+import { DEFAULT_HOST, DEFAULT_MAX_JSON_BYTES, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_PORT } from './defaults.ts';
 
-/** Default address: this machine only. */
-export const DEFAULT_HOST = '127.0.0.1';
-/** Default port of `crm-upload serve`. */
-export const DEFAULT_PORT = 8787;
-/** Default limit of a JSON body (and of the `call` field of a multipart body). */
-export const DEFAULT_MAX_JSON_BYTES = 10 * 1024 * 1024;
-/** Default limit of a multipart body (the recording is streamed to disk, never held in memory). */
-export const DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024 * 1024;
+export { DEFAULT_HOST, DEFAULT_MAX_JSON_BYTES, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_PORT };
 // How long close() lets requests in flight finish before dropping their connections.
 const CLOSE_GRACE_MS = 10_000;
 /**
