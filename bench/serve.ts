@@ -77,6 +77,12 @@ export interface ServeBenchResult {
    * this p99.
    */
   bareHttpPaced: ServeRun;
+  /**
+   * The bare server that also parses each body and commits it to SQLite (WAL, `synchronous=FULL`, one
+   * transaction per turn of its event loop) before answering, under the paced load, measured just before
+   * `pacedWithWorker`: the least any server that answers once the call is on disk does.
+   */
+  durableHttpPaced: ServeRun;
   /** `--no-worker` under the paced load: what the API costs without the worker sharing its event loop. */
   pacedIngestOnly: ServeRun;
 }
@@ -125,10 +131,10 @@ function cpuMs(pid: number | undefined): number | null {
 const BARE = fileURLToPath(new URL('./serve-bare.ts', import.meta.url));
 
 /** Spawn `crm-upload serve --port 0 …` (or, with `bare`, the ceiling server) and resolve once it prints where it listens. */
-async function spawnServe(args: string[], env: Record<string, string>, bare = false): Promise<{ url: string; pid: number | undefined; stop: () => Promise<number | null> }> {
+async function spawnServe(args: string[], env: Record<string, string>, bare: string[] | null = null): Promise<{ url: string; pid: number | undefined; stop: () => Promise<number | null> }> {
   const base: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('CRM_')) base[k] = v;
-  const argv = bare ? [BARE] : [MAIN, 'serve', '--port', '0', ...args];
+  const argv = bare !== null ? [BARE, ...bare] : [MAIN, 'serve', '--port', '0', ...args];
   const server = await spawnListening(argv, { env: { ...base, ...env }, label: 'serve', timeoutMs: 20_000 });
   return { url: server.url, pid: server.child.pid, stop: server.stop };
 }
@@ -190,7 +196,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /** One run: a fresh outbox and server (or the bare one), a warm-up, then the timed load. */
-async function runOnce(crmUrl: string, dir: string, kind: 'worker' | 'ingest' | 'bare', clients: number, requests: number, ratePerSecond?: number): Promise<ServeRun> {
+async function runOnce(crmUrl: string, dir: string, kind: 'worker' | 'ingest' | 'bare' | 'durable', clients: number, requests: number, ratePerSecond?: number): Promise<ServeRun> {
   const admin = crmAdmin(crmUrl);
   await admin.reset();
   const worker = kind === 'worker';
@@ -207,7 +213,8 @@ async function runOnce(crmUrl: string, dir: string, kind: 'worker' | 'ingest' | 
     CRM_TIMEOUT_MS: '10s',
     LOG_LEVEL: 'warn',
   };
-  const serve = await spawnServe(worker ? [] : ['--no-worker'], env, kind === 'bare');
+  const bare = kind === 'bare' ? [] : kind === 'durable' ? ['--durable', join(dir, `${name}.db`)] : null;
+  const serve = await spawnServe(worker ? [] : ['--no-worker'], env, bare);
   try {
     const warm = Math.max(100, Math.floor(requests / 10));
     // Numbered on from the warm-up: every request is a call of its own (a repeat would be cheaper).
@@ -268,10 +275,11 @@ export async function measureServe(options: ServeBenchOptions = {}): Promise<Ser
     const pacedRate = options.pacedRate ?? 400;
     // The reference right before, under the same paced load from the same client code.
     const bareHttpPaced = await runOnce(crm.url, dir, 'bare', clients, requests, pacedRate);
+    const durableHttpPaced = await runOnce(crm.url, dir, 'durable', clients, requests, pacedRate);
     const pacedWithWorker = await runOnce(crm.url, dir, 'worker', clients, requests, pacedRate);
     // To tell the API's own cost from the worker's share of the event loop.
     const pacedIngestOnly = await runOnce(crm.url, dir, 'ingest', clients, requests, pacedRate);
-    return { clients, latencyMs, ingestOnly, withWorker, pacedWithWorker, pacedRate, bareHttp, bareHttpPaced, pacedIngestOnly };
+    return { clients, latencyMs, ingestOnly, withWorker, pacedWithWorker, pacedRate, bareHttp, bareHttpPaced, durableHttpPaced, pacedIngestOnly };
   } finally {
     await crm.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -299,6 +307,7 @@ export async function benchServe(options: ServeBenchOptions = {}): Promise<void>
       (w.drainSeconds === null ? 'NOT all delivered within 2 min after it' : `the rest within ${w.drainSeconds.toFixed(2)} s after it`),
   );
   console.log(line(`bare node:http at ${r.pacedRate} req/s`, r.bareHttpPaced));
+  console.log(line(`bare + SQLite commit at ${r.pacedRate}/s`, r.durableHttpPaced));
   console.log(line(`worker, clients at ${r.pacedRate} req/s`, r.pacedWithWorker));
   console.log(line(`--no-worker at ${r.pacedRate} req/s`, r.pacedIngestOnly));
   const ratio = r.pacedWithWorker.p99 / r.bareHttpPaced.p99;
@@ -306,6 +315,12 @@ export async function benchServe(options: ServeBenchOptions = {}): Promise<void>
     `  at ${r.pacedRate} req/s offered: serve p50 ${r.pacedWithWorker.p50.toFixed(2)} ms, p99 ${r.pacedWithWorker.p99.toFixed(2)} ms; ` +
       `bare node:http p50 ${r.bareHttpPaced.p50.toFixed(2)} ms, p99 ${r.bareHttpPaced.p99.toFixed(2)} ms; ` +
       `p99 ratio ${ratio.toFixed(2)}× (${ratio <= SERVE_P99_GOAL_RATIO ? 'meets' : 'MISSES'} the ≤ ${SERVE_P99_GOAL_RATIO}× goal)`,
+  );
+  const durable = r.pacedWithWorker.p99 / r.durableHttpPaced.p99;
+  const ingest = r.pacedIngestOnly.p99 / r.durableHttpPaced.p99;
+  console.log(
+    `  beside a bare server that commits each body before answering (p50 ${r.durableHttpPaced.p50.toFixed(2)} ms, p99 ${r.durableHttpPaced.p99.toFixed(2)} ms): ` +
+      `serve p99 ${durable.toFixed(2)}× with the worker, ${ingest.toFixed(2)}× without (${durable <= SERVE_P99_GOAL_RATIO ? 'within' : 'beyond'} ${SERVE_P99_GOAL_RATIO}×)`,
   );
   console.log(`  p99 with the worker: flat out ${w.p99.toFixed(2)} ms (${w.p99 <= 10 ? 'meets' : 'MISSES'} the ≤ 10 ms goal); ` +
     `at ${r.pacedRate} req/s offered ${r.pacedWithWorker.p99.toFixed(2)} ms (${r.pacedWithWorker.p99 <= 10 ? 'meets' : 'MISSES'} it)`);
