@@ -62,3 +62,31 @@ test('the command of an argv: global options and their values skipped', async ()
   ];
   for (const [argv, command] of cases) assert.equal(commandOf(argv), command, argv.join(' '));
 });
+
+/** Threads of a child that applies the bulk policy (or not) and then runs 64 file operations at once. */
+function threadsAfterFileWork(withPolicy: boolean, env: NodeJS.ProcessEnv): { threads: number; pool: string | null } {
+  const script = `
+    import { readdirSync, promises } from 'node:fs';
+    import { useBulkHeapPolicy } from ${JSON.stringify(POLICY)};
+    if (${withPolicy}) useBulkHeapPolicy();
+    await Promise.all(Array.from({ length: 64 }, () => promises.stat(${JSON.stringify(POLICY)})));
+    console.log(JSON.stringify({ threads: readdirSync('/proc/self/task').length, pool: process.env.UV_THREADPOOL_SIZE ?? null }));
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout.trim()) as { threads: number; pool: string | null };
+}
+
+test('the bulk policy runs libuv with a pool of 2 threads, unless UV_THREADPOOL_SIZE says otherwise', { skip: process.platform !== 'linux' && 'counts threads in /proc (Linux)' }, () => {
+  const { UV_THREADPOOL_SIZE: _drop, ...env } = process.env;
+  const policy = threadsAfterFileWork(true, env);
+  const plain = threadsAfterFileWork(false, env);
+  assert.equal(policy.pool, '2');
+  assert.equal(plain.pool, null);
+  // libuv's default pool is 4 threads: the policy's process has exactly 2 fewer, everything else equal.
+  assert.equal(plain.threads - policy.threads, 2, `threads with the policy ${policy.threads}, without ${plain.threads}`);
+  // The user's setting wins.
+  const mine = threadsAfterFileWork(true, { ...env, UV_THREADPOOL_SIZE: '6' });
+  assert.equal(mine.pool, '6');
+  assert.equal(mine.threads - plain.threads, 2);
+});
