@@ -74,6 +74,7 @@ export interface RecordingFacts {
     epoch: number | null;
     size: number;
     durationSec: number | null;
+    stillWriting?: true;
 }
 export interface ManifestRecord {
     file: string;

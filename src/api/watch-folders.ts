@@ -5,11 +5,13 @@
  * means an event missed by the watcher is never a call missed). A conversation is ready when its size
  * has not changed since the previous cycle (and `.partial` files are never read); it is then held for
  * up to `recordingGraceMs` until a recording matches it, since egress often finishes after the
- * transcript is saved. Enqueueing is idempotent by callId, so a restart never sends a call twice.
+ * transcript is saved. A recording egress is still writing matches by its name like any other (no
+ * duration yet); the call is enqueued with it and the worker waits for the file to be finished.
+ * Enqueueing is idempotent by callId, so a restart never sends a call twice.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { collectCalls, hydrateBundle, runFolders } from '../bulk/collect-calls.ts';
+import { collectCalls, hydrateBundle, runFolders, stillWritingWarnings } from '../bulk/collect-calls.ts';
 import type { Config } from '../config/config.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
@@ -112,6 +114,8 @@ export async function watchFolders(options: WatchOptions): Promise<WatchHandle> 
         assertValidPayload(payload, { file, callId });
         const result = await session.store.enqueue({ callId, payload, recordingPath: full.recording?.file ?? null, sourceFile: file });
         options.onEnqueued?.({ callId, file, enqueued: result.enqueued, recording: full.recording?.file ?? null });
+        // A recording egress is still writing is enqueued with its call, not dropped: the worker waits for it.
+        if (result.enqueued) for (const w of stillWritingWarnings([full])) session.logger.warn({ code: w.code, files: w.files }, w.message);
       } catch (err) {
         options.onError?.({ file, reason: describeError(err) });
       }

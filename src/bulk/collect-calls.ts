@@ -19,8 +19,31 @@ import { readInputFile, readInputFileSync, type IngestContext, type IngestResult
 import { E_INPUT_OUTSIDE, FolderResolver, isInsideFolders, resolveManifestFiles } from '../ingest/resolve-path.ts';
 import { walkFiles } from '../ingest/walk.ts';
 import { matchRun } from '../match/match-run.ts';
+import type { MatchWarning } from '../match/match-types.ts';
 import type { BulkError } from './summary.ts';
 import { yielder } from './yielder.ts';
+
+/** Code of the warning about a call whose recording egress was still writing when the scan read it. */
+export const W_RECORDING_STILL_WRITING = 'W_RECORDING_STILL_WRITING';
+
+/**
+ * A warning for each bundle whose recording was still being written when it was read (`stillWriting`):
+ * the call goes to the outbox with it, and the worker waits for the file to be finished (docs/architecture.md,
+ * "Delivery" → "Recording step"). Bad input it is not; the user should still know why it is not uploaded yet.
+ */
+export function stillWritingWarnings(bundles: readonly CallBundle[]): MatchWarning[] {
+  const out: MatchWarning[] = [];
+  for (const { recording, call, matchedBy } of bundles) {
+    if (recording?.stillWriting !== true) continue;
+    const how = matchedBy?.recording === 'manifest' ? 'named by its manifest' : matchedBy?.recording === 'explicit' ? 'given explicitly' : 'matched by its name';
+    out.push({
+      code: W_RECORDING_STILL_WRITING,
+      message: `recording ${recording.file} still being written: ${how} to ${call.file}; the worker uploads it once finished (waits up to CRM_RECORDING_WAIT_MS)`,
+      files: [recording.file, call.file],
+    });
+  }
+  return out;
+}
 
 /** The folders of a run and how to read them. */
 export interface CollectOptions {
@@ -219,7 +242,8 @@ export async function collectCalls(options: CollectOptions): Promise<CollectResu
   });
   const matched = matchRun({ calls, leads, recordings, manifests });
   for (const e of matched.errors) errors.push({ file: e.file, reason: e.reason });
-  return { bundles: matched.bundles, errors, skipped, warnings: matched.warnings, unmatchedLeads: matched.unmatchedLeads, keptItems };
+  const warnings = [...matched.warnings, ...stillWritingWarnings(matched.bundles)];
+  return { bundles: matched.bundles, errors, skipped, warnings, unmatchedLeads: matched.unmatchedLeads, keptItems };
 }
 
 /**

@@ -22,7 +22,7 @@ import { LEAD_MARGIN_AFTER_MS, LEAD_MARGIN_BEFORE_MS } from '../match/match-lead
 import { RECORDING_TOLERANCE_MS } from '../match/match-recordings.ts';
 import { matchRun, type MatchResult } from '../match/match-run.ts';
 import type { MatchWarning } from '../match/match-types.ts';
-import { type CollectOptions, ingestContext, itemsBytes, readOne, scanFolders } from './collect-calls.ts';
+import { type CollectOptions, ingestContext, itemsBytes, readOne, scanFolders, stillWritingWarnings } from './collect-calls.ts';
 import { Column } from './columns.ts';
 import { PlanStore } from './plan-store.ts';
 import { UnionFind } from '../match/union-find.ts';
@@ -211,7 +211,7 @@ export class RunPlan {
     }
     const matched: MatchResult = matchRun({ calls, leads, recordings, manifests });
     for (const e of matched.errors) errors.push({ file: e.file, reason: e.reason });
-    return { bundles: matched.bundles, warnings: [...warnings, ...matched.warnings], unmatchedLeads: [...unmatchedLeads, ...matched.unmatchedLeads], errors };
+    return { bundles: matched.bundles, warnings: [...warnings, ...matched.warnings, ...stillWritingWarnings(matched.bundles)], unmatchedLeads: [...unmatchedLeads, ...matched.unmatchedLeads], errors };
   }
 
   /**

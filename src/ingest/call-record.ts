@@ -109,6 +109,12 @@ export interface RecordingFacts {
   size: number;
   /** Whole seconds read from the audio, or null when it could not be read. */
   durationSec: number | null;
+  /**
+   * Egress was still writing the file when it was read (an Ogg without its end-of-stream page, a WAV whose
+   * data size is not written yet): no duration was read (`durationSec` is null) and `size` is not final.
+   * The worker reads both once the file is finished (docs/architecture.md, "Delivery" → "Recording step").
+   */
+  stillWriting?: true;
 }
 
 /** A call manifest (format 7), its paths already resolved inside the configured folders. */

@@ -7,8 +7,8 @@ import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { CallRecord, FormatName, LeadRecord, ManifestRecord, RecordingFacts } from './call-record.ts';
-import { readHead } from './audio.ts';
-import { readRecording } from './read-recording.ts';
+import { isIncompleteAudio, readHead } from './audio.ts';
+import { parseRecordingName, readRecording } from './read-recording.ts';
 import { detectJsonFormat, extensionOf, hasAudioExtension, JSON_LINES_EXTENSIONS, looksLikeEventLog, sniffAudio } from './detect-format.ts';
 import { isObject } from './fields.ts';
 import { inputProblem, InputProblemsError } from './problems.ts';
@@ -159,10 +159,27 @@ function readJsonText(file: string, name: string, text: string, info: Pick<Stats
 }
 
 /**
+ * A recording's facts, or, for one egress is still writing (`E_INPUT_AUDIO_INCOMPLETE`), the facts its name
+ * and the size seen give, marked `stillWriting`. Such a file is no bad input: its call is matched by the
+ * name's epoch and number, and the worker waits for the file to be finished (CRM_RECORDING_WAIT_MS) and
+ * reads its size and duration then — never a part's duration. Refused, the call would be sent without it.
+ * (`readRecording` itself still throws: serve reports a still-written recordingPath on its own.)
+ */
+async function readScannedRecording(file: string, info: Pick<Stats, 'size'>): Promise<RecordingFacts> {
+  try {
+    return await readRecording(file);
+  } catch (err) {
+    if (!isIncompleteAudio(err)) throw err;
+    return { file, ...parseRecordingName(file), size: info.size, durationSec: null, stillWriting: true };
+  }
+}
+
+/**
  * Read one input file. Throws an InputProblemsError (an InputError: code, message, `context.file`,
  * `context.field`, `context.format`, and `problems` listing every problem) for a file that cannot be
  * used: missing, a directory, JSON over the size limit, malformed JSON, an unknown format, wrong
- * fields, or a recording that is empty or not audio. The mtime is read here and given to the
+ * fields, or a recording that is empty or not audio (one still being written is read as `stillWriting`,
+ * see `readScannedRecording`). The mtime is read here and given to the
  * readers as their last resort for a call's time.
  */
 export async function readInputFile(path: string, ctx: IngestContext): Promise<IngestResult> {
@@ -180,9 +197,9 @@ export async function readInputFile(path: string, ctx: IngestContext): Promise<I
 
   // Recordings are streamed by whoever uploads them: no size limit, and never loaded whole here.
   // Audio is recognised by its extension, or by its first bytes when the name says nothing of JSON.
-  if (hasAudioExtension(name)) return { kind: 'recording', format: 'recording', recording: await readRecording(file) };
+  if (hasAudioExtension(name)) return { kind: 'recording', format: 'recording', recording: await readScannedRecording(file, info) };
   if (!JSON_NAMES.has(extensionOf(name)) && info.size > 0 && sniffAudio(await readHead(file)) !== null) {
-    return { kind: 'recording', format: 'recording', recording: await readRecording(file) };
+    return { kind: 'recording', format: 'recording', recording: await readScannedRecording(file, info) };
   }
 
   checkJsonSize(file, info, ctx);

@@ -133,8 +133,11 @@ export function buildPayload(bundle: CallBundle, settings: PayloadSettings, reco
     transcription,
     lead,
   };
-  const size = recording?.size ?? bundle.recording?.size ?? null;
-  const duration = recording?.duration ?? bundle.recording?.durationSec ?? null;
+  // A recording egress was still writing when it was read: its size is not final (and no duration was read);
+  // the worker reads both from the finished file before the upload (docs/architecture.md, "Recording step").
+  const scanned = bundle.recording?.stillWriting ? null : bundle.recording;
+  const size = recording?.size ?? scanned?.size ?? null;
+  const duration = recording?.duration ?? scanned?.durationSec ?? null;
   if (recording?.url) payload.callDetails.recordingUrl = recording.url;
   if (duration !== null) payload.callDetails.recordingDuration = Math.round(duration);
   if (size !== null) payload.callDetails.recordingSize = size;

@@ -144,6 +144,41 @@ describe('buildPayload', () => {
     assert.equal(p.callDetails.recordingUrl, undefined);
     assert.deepEqual([q.callDetails.recordingUrl, q.callDetails.recordingSize, q.callDetails.recordingDuration], ['http://127.0.0.1:1/apis/uploads/recordings/1.ogg', 10, 8]);
   });
+
+  describe('a recording egress was still writing when it was read', () => {
+    const writing = { file: '/r/number-_919999900001-1761745857.ogg', number: '919999900001', epoch: 1761745857, size: 40_960, durationSec: null, stillWriting: true } as const;
+
+    test('no recordingSize (not final) and no recordingDuration (none read); the number still comes from its name', () => {
+      const p = buildPayload(bundle({ lead, recording: writing }), settings);
+      assertValidPayload(p);
+      assert.equal('recordingSize' in p.callDetails, false);
+      assert.equal('recordingDuration' in p.callDetails, false);
+      assert.equal('recordingUrl' in p.callDetails, false);
+      assert.equal(p.callDetails.callerNumber, '+919999900001');
+    });
+
+    test('the figures the upload gives (read from the finished file) go in, at build time or through withRecording', () => {
+      const built = buildPayload(bundle({ recording: writing }), settings, { url: 'http://127.0.0.1:1/apis/uploads/recordings/1.ogg', size: 143_347, duration: 7.76 });
+      assertValidPayload(built);
+      assert.deepEqual([built.callDetails.recordingSize, built.callDetails.recordingDuration], [143_347, 8]);
+      const later = withRecording(buildPayload(bundle({ recording: writing }), settings), { url: 'http://127.0.0.1:1/apis/uploads/recordings/1.ogg', size: 143_347, duration: 7.76 });
+      assertValidPayload(later);
+      assert.deepEqual([later.callDetails.recordingUrl, later.callDetails.recordingSize, later.callDetails.recordingDuration], ['http://127.0.0.1:1/apis/uploads/recordings/1.ogg', 143_347, 8]);
+    });
+
+    test('never finished (the worker sends the call without it): the payload carries no figure of the part written', () => {
+      const sent = withRecording(buildPayload(bundle({ recording: writing }), settings), { url: null, size: null, duration: null });
+      assertValidPayload(sent);
+      assert.deepEqual(Object.keys(sent.callDetails).filter((k) => k.startsWith('recording')), []);
+    });
+
+    test('a finished recording read the same way still gives its size and duration', () => {
+      const { stillWriting: _, ...finished } = writing;
+      const p = buildPayload(bundle({ recording: { ...finished, size: 143_347, durationSec: 8 } }), settings);
+      assertValidPayload(p);
+      assert.deepEqual([p.callDetails.recordingSize, p.callDetails.recordingDuration], [143_347, 8]);
+    });
+  });
 });
 
 describe('resolveCallerNumber precedence', () => {
