@@ -389,6 +389,10 @@ export interface CrmClient {
     close(): Promise<void>;
 }
 
+// ---- dashboard/defaults.d.ts ----
+export declare const DEFAULT_DASHBOARD_HOST = "127.0.0.1";
+export declare const DEFAULT_DASHBOARD_PORT = 8788;
+
 // ---- dashboard/server.d.ts ----
 import type { Hono } from 'hono';
 import type { Registry } from 'prom-client';
@@ -397,8 +401,8 @@ import { type Config } from '../config/config.ts';
 import { type Logger } from '../log/logger.ts';
 import type { OutboxStore } from '../outbox/outbox-store.ts';
 import { type DeliveryStats } from './stats.ts';
-export declare const DEFAULT_DASHBOARD_HOST = "127.0.0.1";
-export declare const DEFAULT_DASHBOARD_PORT = 8788;
+import { DEFAULT_DASHBOARD_HOST, DEFAULT_DASHBOARD_PORT } from './defaults.ts';
+export { DEFAULT_DASHBOARD_HOST, DEFAULT_DASHBOARD_PORT };
 export declare const DEFAULT_REFRESH_MS = 5000;
 export declare const DEFAULT_SAMPLE_MS = 5000;
 export interface DashboardOptions {
@@ -1300,6 +1304,12 @@ export type IngestEnv = {
 };
 export declare function createIngestApp(options: IngestAppOptions): Hono<IngestEnv>;
 
+// ---- serve/defaults.d.ts ----
+export declare const DEFAULT_HOST = "127.0.0.1";
+export declare const DEFAULT_PORT = 8787;
+export declare const DEFAULT_MAX_JSON_BYTES: number;
+export declare const DEFAULT_MAX_UPLOAD_BYTES: number;
+
 // ---- serve/enqueue-batcher.d.ts ----
 import type { EnqueueResult, NewOutboxItem, OutboxStore } from '../outbox/outbox-store.ts';
 export interface EnqueueBatcher {
@@ -1347,10 +1357,8 @@ import type { OutboxStore } from '../outbox/outbox-store.ts';
 import type { WorkerHandle, WorkerSummary } from '../worker/worker.ts';
 import { defaultUploadsDir } from '../config/recording-folders.ts';
 import { type IngestEnv } from './app.ts';
-export declare const DEFAULT_HOST = "127.0.0.1";
-export declare const DEFAULT_PORT = 8787;
-export declare const DEFAULT_MAX_JSON_BYTES: number;
-export declare const DEFAULT_MAX_UPLOAD_BYTES: number;
+import { DEFAULT_HOST, DEFAULT_MAX_JSON_BYTES, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_PORT } from './defaults.ts';
+export { DEFAULT_HOST, DEFAULT_MAX_JSON_BYTES, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_PORT };
 export declare const SLOW_UPLINK_BYTES_PER_S = 125000;
 export declare const DEFAULT_HEADERS_TIMEOUT_MS = 30000;
 export declare const MAX_HEADER_BYTES: number;
