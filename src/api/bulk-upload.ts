@@ -10,7 +10,7 @@
  * everything first and then delivers, restricted to its own calls when others are queued.
  */
 import { resolve } from 'node:path';
-import { planRun } from '../bulk/plan-run.ts';
+import { planRun, type RunCalls } from '../bulk/plan-run.ts';
 import { emptySummary, type BulkSummary } from '../bulk/summary.ts';
 import { yielder } from '../bulk/yielder.ts';
 import { defaultPlanDir } from '../config/recording-folders.ts';
@@ -114,7 +114,7 @@ export async function bulkUploadFromDirectory(conversationsDir: string, options:
     // and everything pending is this run's.
     if (session !== null) {
       const before = await session.store.counts();
-      if (before.pending + before.in_flight === 0) delivery = new RunDelivery(session, options);
+      if (before.pending + before.in_flight === 0) delivery = new RunDelivery(session, options, plan.runCalls);
     }
     // The run's calls to deliver: counted when delivering during preparation (the worker's reports and
     // a final look at the outbox tell how each ended), listed otherwise (the worker's filter needs them).
@@ -127,15 +127,17 @@ export async function bulkUploadFromDirectory(conversationsDir: string, options:
       const results = await session.store.enqueueMany(batch);
       batch = [];
       batchSize = ENQUEUE_BATCH;
+      const added: string[] = [];
       for (const r of results) {
         if (!r.enqueued && r.state === 'delivered') summary.skipped += 1;
         else if (!r.enqueued && r.state === 'dead') summary.dead += 1;
         else {
           deliverCount += 1;
-          if (delivery !== null) delivery.add(r.callId);
+          if (delivery !== null) added.push(r.callId);
           else toDeliver.push(r.callId);
         }
       }
+      delivery?.add(added);
       delivery?.start();
     };
     if (plan.callFiles > 0) callDataValidator(); // compiled once, before the first call is timed
@@ -247,8 +249,10 @@ function addOutcome(summary: BulkSummary, outcome: CallsOutcome): void {
 class RunDelivery {
   readonly #session: DeliverySession;
   readonly #options: BulkOptions;
-  /** The run's calls not yet delivered or dead. */
-  readonly #outstanding = new Set<string>();
+  /** The run's calls and which are settled: in the plan file, not in memory (a run may enqueue far ahead). */
+  readonly #calls: RunCalls;
+  /** How many of the run's calls are not yet delivered or dead. */
+  #outstanding = 0;
   #handle: WorkerHandle | null = null;
   #ended = false;
   #error: unknown = null;
@@ -258,19 +262,20 @@ class RunDelivery {
   #total: number | null = null;
   #wake: (() => void) | null = null;
 
-  constructor(session: DeliverySession, options: BulkOptions) {
+  constructor(session: DeliverySession, options: BulkOptions, calls: RunCalls) {
     this.#session = session;
     this.#options = options;
+    this.#calls = calls;
   }
 
-  /** A call of the run now in the outbox, to be delivered. */
-  add(callId: string): void {
-    this.#outstanding.add(callId);
+  /** Calls of the run now in the outbox, to be delivered. */
+  add(callIds: readonly string[]): void {
+    this.#outstanding += this.#calls.markToDeliver(callIds);
   }
 
   /** Start the worker (once), when there is something to deliver. */
   start(): void {
-    if (this.#handle !== null || this.#outstanding.size === 0) return;
+    if (this.#handle !== null || this.#outstanding === 0) return;
     const { config } = this.#options;
     this.#handle = this.#session.startWorker({
       config: { ...config, concurrency: this.#options.concurrency ?? config.concurrency },
@@ -284,12 +289,13 @@ class RunDelivery {
 
   #onSettled(s: Settlement): void {
     if (s.kind !== 'delivered' && s.kind !== 'dead') return;
-    if (!this.#outstanding.delete(s.callId)) return;
+    if (!this.#calls.markSettled(s.callId)) return;
+    this.#outstanding -= 1;
     this.#settled += 1;
     if (s.kind === 'delivered') this.#delivered += 1;
     else this.#dead += 1;
     if (this.#total !== null) this.#options.onProgress?.({ phase: 'deliver', done: this.#settled, total: this.#total });
-    if (this.#outstanding.size === 0) this.#wake?.();
+    if (this.#outstanding === 0) this.#wake?.();
   }
 
   #end(err: unknown): void {
@@ -310,7 +316,7 @@ class RunDelivery {
     const aborted = () => signal?.aborted === true;
     const onAbort = () => this.#wake?.();
     signal?.addEventListener('abort', onAbort, { once: true });
-    while (this.#outstanding.size > 0 && !this.#ended && !aborted()) {
+    while (this.#outstanding > 0 && !this.#ended && !aborted()) {
       const left = deadline - Date.now();
       if (left <= 0) break;
       await new Promise<void>((done) => {
@@ -321,14 +327,20 @@ class RunDelivery {
           done();
         };
       });
-      if (this.#outstanding.size === 0 || this.#ended || aborted()) break;
+      if (this.#outstanding === 0 || this.#ended || aborted()) break;
       const counts = await this.#session.store.counts();
       if (counts.pending + counts.in_flight === 0) break;
     }
     signal?.removeEventListener('abort', onAbort);
     await this.stop();
-    const rest = await countStates(this.#session.store, [...this.#outstanding]);
-    this.#outstanding.clear();
+    const rest: CallsOutcome = { delivered: 0, dead: 0, pending: 0 };
+    for (const ids of this.#calls.unsettled()) {
+      const counted = await countStates(this.#session.store, ids);
+      rest.delivered += counted.delivered;
+      rest.dead += counted.dead;
+      rest.pending += counted.pending;
+    }
+    this.#outstanding = 0;
     return { delivered: this.#delivered + rest.delivered, dead: this.#dead + rest.dead, pending: rest.pending };
   }
 

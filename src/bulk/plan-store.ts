@@ -1,6 +1,7 @@
 /**
  * The plan of a bulk run on disk (docs/architecture.md, "Throughput" → "Bulk memory"): what the scan keeps
- * of each file (path, kind, times, flags) and the callIds the run has prepared, in a throwaway SQLite
+ * of each file (path, kind, times, flags) and the callIds the run has prepared (and which of them it
+ * still waits to see delivered or dead), in a throwaway SQLite
  * file beside the outbox, so that a run of any size keeps only a few bytes per file in memory (its kind
  * and flags, and its place in the link graph). Written once in large transactions without syncs (it is
  * rebuilt by the next run if lost), read back by file id.
@@ -25,6 +26,11 @@ export interface PlanRow {
 /** Rows per transaction while the scan writes. */
 const BATCH = 5_000;
 const PREFIX = 'bulk-plan-';
+// States of a callId in the plan: prepared only (a dry run, or already delivered or dead in the outbox),
+// enqueued for this run to deliver, and reported delivered or dead by its worker.
+const PREPARED = 0;
+const TO_DELIVER = 1;
+const SETTLED = 2;
 
 /** A plan file of its own for one run; removed by `close()`. */
 export class PlanStore {
@@ -34,6 +40,8 @@ export class PlanStore {
   readonly #path: StatementSync;
   readonly #times: StatementSync;
   readonly #addCallId: StatementSync;
+  readonly #toDeliver: StatementSync;
+  readonly #settle: StatementSync;
   #inTransaction = false;
   #pending = 0;
 
@@ -48,11 +56,13 @@ export class PlanStore {
     // Nothing here must survive a crash: the next run scans again.
     this.#db.exec('PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -2048; PRAGMA temp_store = FILE');
     this.#db.exec('CREATE TABLE files (id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, path TEXT NOT NULL, t0 REAL, t1 REAL, t2 REAL, t3 REAL)');
-    this.#db.exec('CREATE TABLE call_ids (call_id TEXT PRIMARY KEY) WITHOUT ROWID');
+    this.#db.exec(`CREATE TABLE call_ids (call_id TEXT PRIMARY KEY, state INTEGER NOT NULL DEFAULT ${PREPARED}) WITHOUT ROWID`);
     this.#insert = this.#db.prepare('INSERT INTO files (id, kind, path, t0, t1, t2, t3) VALUES (?, ?, ?, ?, ?, ?, ?)');
     this.#path = this.#db.prepare('SELECT path FROM files WHERE id = ?');
     this.#times = this.#db.prepare('SELECT t0, t1, t2, t3 FROM files WHERE id = ?');
     this.#addCallId = this.#db.prepare('INSERT OR IGNORE INTO call_ids (call_id) VALUES (?)');
+    this.#toDeliver = this.#db.prepare(`UPDATE call_ids SET state = ${TO_DELIVER} WHERE call_id = ? AND state = ${PREPARED}`);
+    this.#settle = this.#db.prepare(`UPDATE call_ids SET state = ${SETTLED} WHERE call_id = ? AND state = ${TO_DELIVER}`);
   }
 
   /** Write file `id` (ids ascending from 0, in walk order). */
@@ -102,6 +112,41 @@ export class PlanStore {
   /** Note that the run prepared `callId`; false when it already had (another file of the run has it). */
   addCallId(callId: string): boolean {
     return Number(this.#addCallId.run(callId).changes) === 1;
+  }
+
+  /** Note that the run enqueued these prepared calls to deliver; how many were not noted already. */
+  markToDeliver(callIds: readonly string[]): number {
+    if (callIds.length === 0) return 0;
+    this.flush();
+    let marked = 0;
+    this.#db.exec('BEGIN');
+    try {
+      for (const id of callIds) marked += Number(this.#toDeliver.run(id).changes);
+      this.#db.exec('COMMIT');
+    } catch (err) {
+      this.#db.exec('ROLLBACK');
+      throw err;
+    }
+    return marked;
+  }
+
+  /** Note that a call the run enqueued was delivered or went dead; false when it is not one, or noted already. */
+  markSettled(callId: string): boolean {
+    this.flush();
+    return Number(this.#settle.run(callId).changes) === 1;
+  }
+
+  /** The calls the run enqueued and has not seen settled, `chunk` at a time (read whole before yielding). */
+  *unsettled(chunk = 5_000): Generator<string[]> {
+    this.flush();
+    const page = this.#db.prepare(`SELECT call_id FROM call_ids WHERE state = ${TO_DELIVER} AND call_id > ? ORDER BY call_id LIMIT ?`);
+    let after = '';
+    for (;;) {
+      const ids = (page.all(after, chunk) as { call_id: string }[]).map((r) => r.call_id);
+      if (ids.length === 0) return;
+      yield ids;
+      after = ids.at(-1)!;
+    }
   }
 
   /** Close and remove the plan file. */
