@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { randomUUID } from 'node:crypto';
 import { ensurePrivateDirSync, preparePrivateSqliteFiles } from '../fs/private-files.ts';
+import { isPidAlive } from '../process/pid-alive.ts';
 
 /** One file of the plan as written by the scan. */
 export interface PlanRow {
@@ -166,16 +167,8 @@ function orNull(v: number): number | null {
 function removeStalePlans(dir: string): void {
   for (const name of readdirSync(dir)) {
     const m = new RegExp(`^${PREFIX}(\\d+)-[0-9a-f]{8}\\.db$`).exec(name);
-    if (m === null || alive(Number(m[1]))) continue;
+    if (m === null || isPidAlive(Number(m[1]))) continue;
     rmSync(join(dir, name), { force: true });
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { isPidAlive } from '../../process/pid-alive.ts';
 
 /** The writer of a journal, as its header records it. */
 export interface JournalOwner {
@@ -72,12 +73,7 @@ export function isCurrentProcess(owner: JournalOwner): boolean {
 export function ownerState(owner: JournalOwner, journal: string): OwnerState {
   if (owner.host !== currentOwner().host) return 'unknown';
   if (isCurrentProcess(owner)) return active.has(journal) ? 'alive' : 'dead';
-  try {
-    process.kill(owner.pid, 0);
-  } catch (err) {
-    // EPERM: the process exists but belongs to another user.
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return 'dead';
-  }
+  if (!isPidAlive(owner.pid)) return 'dead';
   if (owner.procStart !== undefined) {
     const now = procStartOf(owner.pid);
     if (now !== undefined && now !== owner.procStart) return 'dead';
