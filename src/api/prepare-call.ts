@@ -83,7 +83,7 @@ export async function prepareCall(files: CallFiles, config: ConfigPart): Promise
     const read = await readAs(files.manifest, 'manifest', config);
     const resolved = await resolveManifestFiles(read.manifest, new FolderResolver(manifestFolders(config, files.manifest)));
     const problem = resolved.problems[0];
-    if (problem) throw new InputError(problem.code, problem.message, { file: read.manifest.file, field: problem.field });
+    if (problem) throw new InputError(problem.message, { code: problem.code, file: read.manifest.file, field: problem.field });
     manifest = resolved.manifest;
   }
   const transcript = files.transcript ?? manifest?.files.conversation ?? null;
@@ -115,7 +115,7 @@ export async function prepareCall(files: CallFiles, config: ConfigPart): Promise
     },
   });
   const matchError = matched.errors[0];
-  if (matchError) throw new InputError('E_MATCH', matchError.reason, { file: matchError.file });
+  if (matchError) throw new InputError(matchError.reason, { code: 'E_MATCH', file: matchError.file });
   const bundle = matched.bundles[0];
   if (!bundle) throw new InputError('no call was found in the input', { code: 'E_MATCH', file: call.file });
   const payload = buildPayload(bundle, config);

@@ -20,8 +20,7 @@ export class OutboxVersionError extends ConfigError {
     super(
       `outbox ${file} has schema version ${fileVersion}, newer than this crm-upload understands (${knownVersion}); ` +
         'install the crm-upload that wrote it, or restore the backup taken before the upgrade',
-      { file, variable: 'CRM_OUTBOX', fileVersion, knownVersion },
-      { code: E_OUTBOX_TOO_NEW },
+      { code: E_OUTBOX_TOO_NEW, file, variable: 'CRM_OUTBOX', fileVersion, knownVersion },
     );
     this.fileVersion = fileVersion;
     this.knownVersion = knownVersion;

@@ -58,8 +58,8 @@ export interface BackupResult extends OutboxFileReport {
 export async function backupSqliteOutbox(source: string, dest: string): Promise<BackupResult> {
   const from = resolve(source);
   const to = resolve(dest);
-  if (!existsSync(from)) throw new ConfigError(`no outbox at ${from}: nothing to back up`, { file: from, variable: 'CRM_OUTBOX' }, { code: E_OUTBOX_MISSING });
-  if (existsSync(to)) throw new ConfigError(`${to} exists: a backup never overwrites a file; choose a new name`, { file: to }, { code: E_BACKUP_EXISTS });
+  if (!existsSync(from)) throw new ConfigError(`no outbox at ${from}: nothing to back up`, { code: E_OUTBOX_MISSING, file: from, variable: 'CRM_OUTBOX' });
+  if (existsSync(to)) throw new ConfigError(`${to} exists: a backup never overwrites a file; choose a new name`, { code: E_BACKUP_EXISTS, file: to });
   const partial = `${to}.partial`;
   // Our own connection, never written through: it only reads the pages (and may wait out a commit).
   const db = new DatabaseSync(from, { timeout: 5_000 });

@@ -123,10 +123,7 @@ export class SqliteOutboxConnection {
     } catch (err) {
       db?.close();
       if (err instanceof CrmUploadError) throw err;
-      throw new ConfigError(`cannot open the outbox ${this.path}: ${(err as Error).message}`, {
-        file: this.path,
-        variable: 'CRM_OUTBOX',
-      }, { cause: err });
+      throw new ConfigError(`cannot open the outbox ${this.path}: ${(err as Error).message}`, { file: this.path, variable: 'CRM_OUTBOX', cause: err });
     }
     this.#db = db;
 

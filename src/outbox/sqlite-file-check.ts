@@ -40,7 +40,7 @@ function countsOf(rows: readonly Record<string, unknown>[]): Record<OutboxState,
  */
 export function checkOutboxFile(path: string): OutboxFileReport {
   const invalid = (why: string, cause?: unknown): InputError =>
-    new InputError(E_OUTBOX_FILE_INVALID, `${path} is not a sound outbox: ${why}`, { file: path }, cause === undefined ? undefined : { cause });
+    new InputError(`${path} is not a sound outbox: ${why}`, { code: E_OUTBOX_FILE_INVALID, file: path, ...(cause === undefined ? {} : { cause }) });
   if (!existsSync(path)) throw invalid('no such file');
   let db: DatabaseSync;
   try {

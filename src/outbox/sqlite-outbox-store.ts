@@ -184,7 +184,7 @@ export class SqliteOutboxStore implements OutboxStore {
     const changed = await this.#write('checkpointRecording', callId, fields, steadyNow());
     // Losing a checkpoint silently would mean uploading the recording again on the next attempt.
     if (changed === 0) {
-      throw new CrmUploadError('E_OUTBOX_MISSING', `no outbox item ${callId} to checkpoint the recording on`, { callId });
+      throw new CrmUploadError(`no outbox item ${callId} to checkpoint the recording on`, { code: 'E_OUTBOX_MISSING', callId });
     }
   }
 
@@ -341,7 +341,7 @@ export class SqliteOutboxStore implements OutboxStore {
   }
 
   #open(): void {
-    if (this.#closed) throw new CrmUploadError('E_OUTBOX_CLOSED', `the outbox ${this.path} is closed`, { file: this.path });
+    if (this.#closed) throw new CrmUploadError(`the outbox ${this.path} is closed`, { code: 'E_OUTBOX_CLOSED', file: this.path });
   }
 }
 
@@ -372,10 +372,10 @@ function leased(rows: Row[], cipher: PayloadCipher): OutboxItem[] {
 /** The row to insert; the payload sealed here, on the calling thread (the key never reaches the writer thread). */
 function toInsertRow(item: NewOutboxItem, cipher: PayloadCipher): InsertRow {
   if (typeof item.callId !== 'string' || item.callId === '') {
-    throw new InputError('E_OUTBOX_ITEM', 'an outbox item needs a non-empty callId');
+    throw new InputError('an outbox item needs a non-empty callId', { code: 'E_OUTBOX_ITEM' });
   }
   if (item.payload === null || typeof item.payload !== 'object') {
-    throw new InputError('E_OUTBOX_ITEM', `outbox item ${item.callId} has no payload object`, { callId: item.callId });
+    throw new InputError(`outbox item ${item.callId} has no payload object`, { code: 'E_OUTBOX_ITEM', callId: item.callId });
   }
   const start = Date.parse(item.payload.callDetails?.startTime ?? '');
   return {

@@ -101,8 +101,7 @@ export async function restoreSqliteOutbox(backupFile: string, outbox: string, op
     if (options.force !== true) {
       throw new ConfigError(
         `the outbox ${to} is open in another process (a worker, watch, serve or dashboard): stop them first (systemctl stop 'crm-upload-*'), or pass --force`,
-        { file: to, variable: 'CRM_OUTBOX' },
-        { code: E_OUTBOX_IN_USE },
+        { code: E_OUTBOX_IN_USE, file: to, variable: 'CRM_OUTBOX' },
       );
     }
     forced = true;

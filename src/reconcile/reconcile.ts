@@ -25,7 +25,7 @@ const MAX_PAGES = 100_000;
 /** The CRM could not be listed (unreachable, refused, or an answer of the wrong shape). */
 export class ReconcileError extends CrmUploadError {
   constructor(message: string, context: { status?: number; offset?: number } = {}, options?: { cause?: unknown }) {
-    super('E_RECONCILE_CRM', message, context, options);
+    super(message, { ...context, code: 'E_RECONCILE_CRM', cause: options?.cause });
   }
 }
 

@@ -179,7 +179,7 @@ export async function finalizeJournal(journal: string, state: JournalState, deps
         const text = JSON.stringify(sessionDocument(sessionOfJournal(state, end), new Date(end.end_time)), null, 2);
         await writeFileAtomically(file, text);
       } catch (err) {
-        throw new CrmUploadError(E_SESSION_WRITE, `the session file was not written: ${describeError(err)}`, { file }, { cause: err });
+        throw new CrmUploadError(`the session file was not written: ${describeError(err)}`, { code: E_SESSION_WRITE, file, cause: err });
       }
     }
     const prepared = await prepareCall({ transcript: file }, deps.config);

@@ -213,7 +213,7 @@ export function parseJournal(text: string, file: string): ParsedJournal {
     }
     applyJournalLine(state, line);
   }
-  if (state === null) throw new CrmUploadError(E_JOURNAL_HEADER, 'not a crm-upload LiveKit journal: no readable header line', { file });
+  if (state === null) throw new CrmUploadError('not a crm-upload LiveKit journal: no readable header line', { code: E_JOURNAL_HEADER, file });
   return { state, skippedLines };
 }
 
