@@ -4,7 +4,7 @@
  * save returns, and every session file is on disk, whole, once `close()` (or `flush()`) returns — never
  * lost to a close that follows the saves at once.
  */
-import { test, type TestContext } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,9 +17,12 @@ import { fixture } from '../helpers/fixtures.ts';
 
 const FIXTURE = fixture('conversations/transcript-logger/transcript_session_2025-10-23T07-57-04.661114.json');
 
-function setup(t: TestContext): Config {
-  const dir = mkdtempSync(join(tmpdir(), 'crm-logger-file-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+// One folder for the file's tests, removed once every test and its hooks have run.
+const ROOT = mkdtempSync(join(tmpdir(), 'crm-logger-file-'));
+after(() => rmSync(ROOT, { recursive: true, force: true }));
+
+function setup(): Config {
+  const dir = mkdtempSync(join(ROOT, 'case-'));
   return loadConfig({
     cwd: dir,
     envFile: null,
@@ -41,8 +44,8 @@ const sessions = (count: number): TranscriptSession[] => {
   return Array.from({ length: count }, (_, k) => ({ ...seed, session_id: `session_20251023_075634_${(0xa000 + k).toString(16).padStart(8, '0')}` }));
 };
 
-test('30 saves then close() at once: 30 calls in the outbox at return, 30 whole session files (0600) on disk after close()', async (t) => {
-  const config = setup(t);
+test('30 saves then close() at once: 30 calls in the outbox at return, 30 whole session files (0600) on disk after close()', async () => {
+  const config = setup();
   const logger = new TranscriptLogger({ config });
   const results = await Promise.all(sessions(30).map((s) => logger.saveConversationSession(s)));
   assert.deepEqual(
@@ -68,16 +71,21 @@ test('30 saves then close() at once: 30 calls in the outbox at return, 30 whole 
   }
 });
 
-test('flush() waits for the session files of the saves so far; the logger stays open', async (t) => {
-  const config = setup(t);
+test('flush() waits for the session files of the saves so far; the logger stays open', async () => {
+  const config = setup();
   const logger = new TranscriptLogger({ config });
-  t.after(() => logger.close());
-  const [a, b] = await Promise.all(sessions(2).map((s) => logger.saveConversationSession(s)));
-  await logger.flush();
-  assert.deepEqual(
-    [a, b].map((r) => (JSON.parse(readFileSync(r?.file ?? '', 'utf8')) as { session_id: string }).session_id),
-    sessions(2).map((s) => s.session_id),
-  );
-  const c = await logger.saveConversationSession(sessions(3)[2] as TranscriptSession);
-  assert.equal(c.enqueued, true, 'still accepting after flush()');
+  // Closed in the test itself, before setup's clean-up removes the folder: the last save's file is
+  // still being written when the assertions end (after hooks run in the order they were added).
+  try {
+    const [a, b] = await Promise.all(sessions(2).map((s) => logger.saveConversationSession(s)));
+    await logger.flush();
+    assert.deepEqual(
+      [a, b].map((r) => (JSON.parse(readFileSync(r?.file ?? '', 'utf8')) as { session_id: string }).session_id),
+      sessions(2).map((s) => s.session_id),
+    );
+    const c = await logger.saveConversationSession(sessions(3)[2] as TranscriptSession);
+    assert.equal(c.enqueued, true, 'still accepting after flush()');
+  } finally {
+    await logger.close();
+  }
 });

@@ -1,4 +1,4 @@
-import { test, type TestContext } from 'node:test';
+import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,10 +22,13 @@ const fixtureSession = (): TranscriptSession => JSON.parse(readFileSync(FIXTURE,
 const FIXTURE_CALL_ID = 'CALL-20251023-075634-7e155942';
 const NAME_RE = /^transcript_session_(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})\.(\d{6})\.json$/;
 
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'crm-logger-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
+// One folder for the file's tests, removed once every test and its after-hooks have run: a test's own
+// hooks run in the order they were added, and a logger closed by one must not find its folder gone.
+const ROOT = mkdtempSync(join(tmpdir(), 'crm-logger-'));
+after(() => rmSync(ROOT, { recursive: true, force: true }));
+
+function tempDir(_t: TestContext): string {
+  return mkdtempSync(join(ROOT, 'case-'));
 }
 
 /** Config as the environment would give it; the CRM ids are set unless `extra` clears them. */
