@@ -66,6 +66,11 @@ export function createIngestApp(options: IngestAppOptions): Hono<IngestEnv> {
   app.notFound((c) => c.json(errorBody(E_SERVE_NOT_FOUND, `no route ${c.req.method} ${c.req.path}`), 404));
 
   app.use('*', async (c, next) => {
+    // Set before any answer is made, so that every answer is built with them: set on a finished answer,
+    // they would make @hono/node-server turn its light response into a full web Response (about a
+    // tenth of serve's CPU per request).
+    c.header('x-content-type-options', 'nosniff');
+    c.header('cache-control', 'no-store');
     if (!hostAllowed(c.req.header('host'), options.allowedHosts())) {
       // No hint of the right name: the asker may be a page on an attacker's domain.
       c.header('connection', 'close');
@@ -78,8 +83,6 @@ export function createIngestApp(options: IngestAppOptions): Hono<IngestEnv> {
       return c.json(errorBody(E_SERVE_CROSS_SITE, `cross-site request refused (${cross}): agents call this API directly, not through a browser`), 403);
     }
     await next();
-    c.header('x-content-type-options', 'nosniff');
-    c.header('cache-control', 'no-store');
   });
 
   app.get('/healthz', (c) => c.json({ status: 'ok', worker: options.worker }));
