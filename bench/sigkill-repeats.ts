@@ -22,6 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { NewOutboxItem } from '../src/outbox/outbox-store.ts';
 import { openSqliteOutbox } from '../src/outbox/sqlite-outbox-store.ts';
+import { mulberry32 } from '../src/local-crm/seeded-random.ts';
 import { crmAdmin, spawnLocalCrmProcess, type RequestRecord } from '../test/helpers/local-crm.ts';
 import { makePayload } from '../test/helpers/payloads.ts';
 
@@ -88,18 +89,6 @@ export interface SigkillBenchResult {
   seconds: number;
 }
 
-/** A small seeded PRNG (mulberry32): the kill moments of a run can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Spawn `crm-upload worker` with `env` (only CRM_* variables of ours; the parent's CRM_* left out). */
@@ -128,7 +117,8 @@ export async function measureSigkillRepeats(options: SigkillBenchOptions = {}): 
   const latencyMs = options.latencyMs ?? 20;
   const verify = options.verify ?? 'auto';
   const seed = options.seed ?? Date.now() % 1_000_000;
-  const random = prng(seed);
+  // Seeded: the kill moments of a run can be replayed from its seed.
+  const random = mulberry32(seed);
   const parent = options.dir ?? join(process.cwd(), '.crm-upload');
   mkdirSync(parent, { recursive: true });
   const dir = mkdtempSync(join(parent, 'bench-sigkill-'));

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { collectCalls, W_RECORDING_STILL_WRITING } from '../../src/bulk/collect-calls.ts';
 import { planRun, type GroupMatch } from '../../src/bulk/plan-run.ts';
-import { readOggPageAt } from '../../src/ingest/ogg-duration.ts';
+import { oggPageEnds } from '../helpers/ogg-pages.ts';
 import { buildPayload } from '../../src/payload/build-payload.ts';
 import { assertValidPayload } from '../../src/payload/validate-payload.ts';
 import { generateCalls, type GeneratedCall } from '../e2e/generate-calls.ts';
@@ -23,11 +23,7 @@ after(() => rmSync(work, { recursive: true, force: true }));
 
 const whole = new Uint8Array(readFileSync(OGG_RECORDING));
 /** The first three pages of the fixture: every page whole, none with end-of-stream. */
-const part = (() => {
-  let at = 0;
-  for (let i = 0; i < 3; i++) at += readOggPageAt(whole, at)?.length ?? assert.fail(`a page at ${at}`);
-  return whole.subarray(0, at);
-})();
+const part = whole.subarray(0, oggPageEnds(whole)[2] ?? assert.fail('the fixture has at least three pages'));
 
 const settings = { campaignId: 'camp', voiceAgentId: 'agent', clientId: 'client', defaultCallerPhone: null, defaultRegion: 'IN' };
 

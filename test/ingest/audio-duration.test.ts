@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { E_INPUT_AUDIO_INCOMPLETE, probeAudio } from '../../src/ingest/audio.ts';
 import { oggCrc, readOggPageAt, type OggPage } from '../../src/ingest/ogg-duration.ts';
+import { oggPages } from '../helpers/ogg-pages.ts';
 import { runPipeline, toolsSkipReason } from '../helpers/debian-tools.ts';
 
 /** A recording to make: `sox` synthesises (a sine, or silence when `silent`), `opusenc` encodes with `opus`. */
@@ -65,18 +66,6 @@ async function statedSeconds(path: string, kind: Case['kind']): Promise<number> 
   return Number((await runPipeline(`soxi -D ${q(path)}`)).trim());
 }
 
-/** Every page of an Ogg file, in order (each checked by its CRC). */
-function pagesOf(bytes: Uint8Array): OggPage[] {
-  const pages: OggPage[] = [];
-  for (let at = 0; at < bytes.length; ) {
-    const page = readOggPageAt(bytes, at);
-    assert.ok(page, `a whole page at ${at}`);
-    pages.push(page);
-    at += page.length;
-  }
-  return pages;
-}
-
 describe('recording duration from real files', { skip: toolsSkipReason('sox', 'soxi', 'opusenc', 'opusinfo'), timeout: 120_000 }, () => {
   let dir = '';
   const made = new Map<string, string>();
@@ -99,7 +88,7 @@ describe('recording duration from real files', { skip: toolsSkipReason('sox', 's
 
   test('the 13 s Opus file of the report: more than 13 pages, the last with end-of-stream; (granule − pre-skip) / 48000', async () => {
     const bytes = new Uint8Array(await readFile(made.get('opus 13 s mono, a page per second') ?? ''));
-    const pages = pagesOf(bytes);
+    const pages = oggPages(bytes);
     // music-metadata stopped reading after the 13th page (the first is page 0), so it never saw the last one.
     assert.ok(pages.length > 13, `${pages.length} pages`);
     const last = pages.at(-1);
@@ -131,7 +120,7 @@ describe('recording duration from real files', { skip: toolsSkipReason('sox', 's
     test('Ogg Opus cut in the middle of a page', async () => {
       for (const name of ['opus 13 s mono, a page per second', 'opus 30 min mono']) {
         const bytes = new Uint8Array(await readFile(made.get(name) ?? ''));
-        const pages = pagesOf(bytes);
+        const pages = oggPages(bytes);
         const middle = pages[Math.floor(pages.length / 2)] as OggPage;
         await assertIncomplete(await writeVariant('cut-mid.ogg', bytes.subarray(0, middle.offset + Math.floor(middle.length / 2))), /ends inside an Ogg page/);
       }
@@ -139,7 +128,7 @@ describe('recording duration from real files', { skip: toolsSkipReason('sox', 's
 
     test('Ogg Opus cut at a page boundary (every earlier page whole, none with end-of-stream)', async () => {
       const bytes = new Uint8Array(await readFile(made.get('opus 13 s stereo, a page per packet') ?? ''));
-      const pages = pagesOf(bytes);
+      const pages = oggPages(bytes);
       for (const keep of [3, Math.floor(pages.length / 2), pages.length - 1]) {
         const end = (pages[keep - 1] as OggPage).offset + (pages[keep - 1] as OggPage).length;
         await assertIncomplete(await writeVariant(`cut-${keep}.ogg`, bytes.subarray(0, end)), /no end-of-stream flag/);
@@ -148,7 +137,7 @@ describe('recording duration from real files', { skip: toolsSkipReason('sox', 's
 
     test('Ogg Opus whose last page has its end-of-stream flag cleared (checksum recomputed)', async () => {
       const bytes = new Uint8Array(await readFile(made.get('opus 13 s mono, a page per second') ?? ''));
-      const last = pagesOf(bytes).at(-1) as OggPage;
+      const last = oggPages(bytes).at(-1) as OggPage;
       const copy = bytes.slice();
       copy[last.offset + 5] = (copy[last.offset + 5] as number) & ~0x04;
       const page = copy.subarray(last.offset, last.offset + last.length);

@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { E_INPUT_AUDIO, E_INPUT_AUDIO_INCOMPLETE } from '../../src/ingest/audio.ts';
-import { readOggPageAt } from '../../src/ingest/ogg-duration.ts';
+import { oggPageEnds } from '../helpers/ogg-pages.ts';
 import { readInputFile, type IngestResult } from '../../src/ingest/read-file.ts';
 import { readRecording } from '../../src/ingest/read-recording.ts';
 import { fixture, OGG_RECORDING } from '../helpers/fixtures.ts';
@@ -25,18 +25,6 @@ const EGRESS = 'number-_919999900000-1761724800';
 
 /** The fixture recording, whole: Ogg Opus of 7.76 s ending with its end-of-stream page. */
 const full = new Uint8Array(readFileSync(OGG_RECORDING));
-
-/** Offsets where each page of an Ogg file ends. */
-function pageEnds(bytes: Uint8Array): number[] {
-  const ends: number[] = [];
-  for (let at = 0; at < bytes.length; ) {
-    const page = readOggPageAt(bytes, at);
-    assert.ok(page, `a whole page at ${at}`);
-    at += page.length;
-    ends.push(at);
-  }
-  return ends;
-}
 
 /** Write `bytes` as `name` in the test folder; its path. */
 function put(name: string, bytes: Uint8Array | string): string {
@@ -53,7 +41,7 @@ function recordingOf(result: IngestResult) {
 }
 
 describe('readInputFile: a recording egress is still writing', () => {
-  const ends = pageEnds(full);
+  const ends = oggPageEnds(full);
 
   test('the fixture is a finished recording of more than a few pages (what the cuts below are cut from)', async () => {
     assert.ok(ends.length > 4, `${ends.length} pages`);

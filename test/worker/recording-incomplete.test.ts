@@ -10,25 +10,13 @@ import assert from 'node:assert/strict';
 import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readOggPageAt } from '../../src/ingest/ogg-duration.ts';
+import { oggPageEnds } from '../helpers/ogg-pages.ts';
 import { deliverCalls } from '../../src/worker/worker.ts';
 import { runPipeline, toolsSkipReason } from '../helpers/debian-tools.ts';
 import { crmAdmin, startTestCrm, type LocalCrm } from '../helpers/local-crm.ts';
 import { assertValidPayload } from '../helpers/payloads.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { items, setup, testConfig } from './harness.ts';
-
-/** Offsets where each page of an Ogg file ends. */
-function pageEnds(bytes: Uint8Array): number[] {
-  const ends: number[] = [];
-  for (let at = 0; at < bytes.length; ) {
-    const page = readOggPageAt(bytes, at);
-    assert.ok(page, `a whole page at ${at}`);
-    at += page.length;
-    ends.push(at);
-  }
-  return ends;
-}
 
 describe('a recording still being written', { skip: toolsSkipReason('sox', 'opusenc'), timeout: 90_000 }, () => {
   let crm: LocalCrm;
@@ -44,7 +32,7 @@ describe('a recording still being written', { skip: toolsSkipReason('sox', 'opus
     const ogg = join(dir, 'source.ogg');
     await runPipeline(`sox -n -r 48000 -c 1 -b 16 '${wav}' synth 13 sine 440 2>/dev/null && opusenc --quiet '${wav}' '${ogg}'`);
     full = new Uint8Array(await readFile(ogg));
-    partial = full.subarray(0, pageEnds(full)[5]);
+    partial = full.subarray(0, oggPageEnds(full)[5]);
   });
   after(async () => {
     await crm.close();
