@@ -17,7 +17,7 @@ import { describeError, InputError } from '../errors.ts';
 import type { CallBundle, CallRecord, LeadRecord, ManifestRecord, RecordingFacts } from '../ingest/call-record.ts';
 import type { IngestContext } from '../ingest/read-file.ts';
 import { callSpan, startUnknown, timeMs } from '../match/call-span.ts';
-import { isCreateLead, keysOfArguments, keysOfLead } from '../match/lead-agreement.ts';
+import { isCreateLead, keysOfArguments, keysOfLead, type LeadKeys } from '../match/lead-agreement.ts';
 import { LEAD_MARGIN_AFTER_MS, LEAD_MARGIN_BEFORE_MS } from '../match/match-leads.ts';
 import { RECORDING_TOLERANCE_MS } from '../match/match-recordings.ts';
 import { matchRun, type MatchResult } from '../match/match-run.ts';
@@ -28,7 +28,6 @@ import { PlanStore } from './plan-store.ts';
 import { UnionFind } from '../match/union-find.ts';
 import { groupsOf, KeyLinks, TimePoints, type Groups } from './link-graph.ts';
 import type { BulkError } from './summary.ts';
-
 
 /** The calls a bulk run enqueued to deliver, and which of them its worker reported delivered or dead. */
 export interface RunCalls {
@@ -76,12 +75,6 @@ const MANIFEST = 4;
 const ITEM_IDS = 2;
 
 /**
- * The four times of a file (`t0`…`t3` in the plan). A call: span from, span to, known start (NaN when
- * unknown), the time `since`/`until` select on. A lead: its time. A recording: epoch and end (ms). A
- * manifest: from and to.
- */
-
-/**
  * What the scan remembers of every file the run read, by file id (walk order): its kind and flags in
  * memory, its path and times in the plan file (`plan-store.ts`).
  */
@@ -102,7 +95,11 @@ class FileTable {
     this.store = store;
   }
 
-  /** Add a file with its times (ms; NaN or null for none, their meaning by kind: see `TIMES`). */
+  /**
+   * Add a file with its four times (`t0`…`t3` in the plan; ms, NaN or null for none). A call: span from,
+   * span to, known start (NaN when unknown), the time `since`/`until` select on. A lead: its time. A
+   * recording: epoch and end. A manifest: from and to.
+   */
   add(kind: number, file: string, times: readonly (number | null)[] = []): number {
     const i = this.length++;
     this.kinds.set(i, kind);
@@ -114,6 +111,13 @@ class FileTable {
   path(i: number): string {
     return this.store.path(i);
   }
+}
+
+/** The name, email and phone keys of a lead or of a `create_lead` call's arguments. */
+function personKeys(keys: KeyLinks, node: number, k: LeadKeys): void {
+  keys.add('n', k.name, node);
+  keys.add('e', k.email, node);
+  keys.add('p', k.phone, node);
 }
 
 /** The keys of a session a record or manifest carries. */
@@ -290,11 +294,7 @@ async function scanAndGroup(options: PlanOptions, table: FileTable, ctx: IngestC
       let flags = 0;
       sessionKeys(keys, i, call.sessionId, call.campaign);
       for (const tool of call.toolCalls) {
-        if (!isCreateLead(tool)) continue;
-        const k = keysOfArguments(tool.arguments);
-        keys.add('n', k.name, i);
-        keys.add('e', k.email, i);
-        keys.add('p', k.phone, i);
+        if (isCreateLead(tool)) personKeys(keys, i, keysOfArguments(tool.arguments));
       }
       for (const item of call.items) {
         if (item.id === undefined || item.id === '') continue;
@@ -307,10 +307,7 @@ async function scanAndGroup(options: PlanOptions, table: FileTable, ctx: IngestC
     lead(lead) {
       const i = table.add(LEAD, lead.file ?? '', [timeMs(lead.time)]);
       sessionKeys(keys, i, lead.sessionId, lead.campaign);
-      const k = keysOfLead(lead.fields);
-      keys.add('n', k.name, i);
-      keys.add('e', k.email, i);
-      keys.add('p', k.phone, i);
+      personKeys(keys, i, keysOfLead(lead.fields));
       keep(i, lead, RECORD_BYTES);
     },
     recording(recording) {
