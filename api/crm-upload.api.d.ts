@@ -888,12 +888,13 @@ export declare const FIT_LIST_CAP = 8;
 import type { RetryPolicy } from '../policy/retry-policy.ts';
 import type { OutboxStore } from './outbox-store.ts';
 import type { PayloadCipher } from './payload-cipher.ts';
+import { type SqliteWriterMode } from './sqlite-outbox-store.ts';
 export declare function isRedisTarget(target: string): boolean;
 export interface CreateOutboxOptions {
     retryPolicy?: RetryPolicy;
     warn?: (message: string) => void;
     cipher?: PayloadCipher;
-    writer?: 'auto' | 'thread' | 'inline';
+    writer?: SqliteWriterMode;
 }
 export declare function createOutbox(target: string, options?: CreateOutboxOptions): Promise<OutboxStore>;
 
@@ -1119,6 +1120,110 @@ export interface RekeyOptions {
 export declare function emptyRekeyReport(): RekeyReport;
 export declare function rekeyValue(cipher: PayloadCipher, callId: string, stored: unknown, report: RekeyReport): PayloadEnvelope | null;
 export declare function countSkipped(report: RekeyReport, stored: unknown): void;
+
+// ---- outbox/sqlite-connection.d.ts ----
+import { type SQLOutputValue } from 'node:sqlite';
+import type { EnqueueResult, OutboxState, PurgeOptions, PurgeResult, RecordingCheckpoint, Settlement } from './outbox-store.ts';
+export type WriteOp = 'enqueue' | 'settleAndLease' | 'release' | 'checkpointRecording' | 'replay' | 'requeue' | 'purge';
+export type Row = Record<string, SQLOutputValue>;
+export interface InsertRow {
+    callId: string;
+    payload: string;
+    sourceFile: string | null;
+    recordingPath: string | null;
+    callStart: number | null;
+}
+export interface LeaseParams {
+    owner: string;
+    now: number;
+    until: number;
+    limit: number;
+    callIds: readonly string[] | undefined;
+}
+export type CheckpointFields = Partial<Omit<RecordingCheckpoint, 'path'>>;
+export interface SqlitePragmas {
+    journalMode: string;
+    synchronous: number;
+    busyTimeoutMs: number;
+    foreignKeys: boolean;
+    schemaVersion: number;
+}
+export declare const STATES: ReadonlySet<string>;
+export declare class SqliteOutboxConnection {
+    #private;
+    readonly path: string;
+    constructor(path: string, busyTimeoutMs: number);
+    purge(options: PurgeOptions): PurgeResult;
+    enqueue(rows: readonly InsertRow[], now: number): EnqueueResult[];
+    settleAndLease(owner: string, settlements: readonly Settlement[], now: number, params: LeaseParams | null): Row[];
+    release(owner: string, callIds: readonly string[], now: number, uncertain?: readonly string[]): void;
+    checkpointRecording(callId: string, fields: CheckpointFields, now: number): number;
+    replay(target: readonly string[] | 'all', now: number): number;
+    requeue(callIds: readonly string[], now: number): number;
+    history(callId: string): Row[];
+    delivered(from: number, to: number, limit: number, offset: number): Row[];
+    deliveredByTime(from: number, to: number, limit: number, offset: number): {
+        call_id: string;
+        created_at: number;
+        delivered_at: number;
+    }[];
+    get(callId: string): Row | undefined;
+    states(callIds: readonly string[]): Row[];
+    counts(): Row[];
+    nextDueAt(callIds?: readonly string[]): number | null;
+    list(state: OutboxState, limit: number, offset: number): Row[];
+    pragmas(): SqlitePragmas;
+    close(): void;
+}
+
+// ---- outbox/sqlite-outbox-store.d.ts ----
+import type { AttemptLogEntry, DeliveredQuery, DeliveredTimeQuery, DeliveryTimes, EnqueueResult, LeaseOptions, NewOutboxItem, OutboxCounts, OutboxItem, OutboxState, OutboxStore, PurgeOptions, PurgeResult, RecordingCheckpoint, Settlement, StoreCapabilities } from './outbox-store.ts';
+import { type SqlitePragmas } from './sqlite-connection.ts';
+import { type PayloadCipher } from './payload-cipher.ts';
+export type { SqlitePragmas } from './sqlite-connection.ts';
+export type SqliteWriterMode = 'auto' | 'thread' | 'inline';
+export interface SqliteOutboxOptions {
+    busyTimeoutMs?: number;
+    writer?: SqliteWriterMode;
+    cipher?: PayloadCipher;
+}
+export declare function openSqliteOutbox(path: string, options?: SqliteOutboxOptions): SqliteOutboxStore;
+export declare class SqliteOutboxStore implements OutboxStore {
+    #private;
+    readonly path: string;
+    readonly capabilities: StoreCapabilities;
+    constructor(path: string, options?: SqliteOutboxOptions);
+    get writer(): 'inline' | 'starting' | 'thread';
+    enqueue(item: NewOutboxItem): Promise<EnqueueResult>;
+    enqueueMany(items: NewOutboxItem[]): Promise<EnqueueResult[]>;
+    lease(options: LeaseOptions): Promise<OutboxItem[]>;
+    settleAndLease(owner: string, settlements: readonly Settlement[], lease: Omit<LeaseOptions, 'owner'>): Promise<OutboxItem[]>;
+    checkpointRecording(callId: string, checkpoint: Partial<Omit<RecordingCheckpoint, 'path'>>): Promise<void>;
+    settle(owner: string, settlements: readonly Settlement[], now?: number): Promise<void>;
+    release(owner: string, callIds: readonly string[], options?: {
+        uncertain?: readonly string[];
+    }): Promise<void>;
+    get(callId: string): Promise<OutboxItem | null>;
+    states(callIds: readonly string[]): Promise<Map<string, OutboxState>>;
+    counts(_now?: number): Promise<OutboxCounts>;
+    nextDueAt(options?: {
+        callIds?: readonly string[];
+    }): Promise<number | null>;
+    list(options: {
+        state: OutboxState;
+        limit?: number;
+        offset?: number;
+    }): Promise<OutboxItem[]>;
+    replay(target: readonly string[] | 'all'): Promise<number>;
+    requeue(callIds: readonly string[]): Promise<number>;
+    listDelivered(query?: DeliveredQuery): Promise<OutboxItem[]>;
+    listDeliveredByTime(query: DeliveredTimeQuery): Promise<DeliveryTimes[]>;
+    purge(options: PurgeOptions): Promise<PurgeResult>;
+    history(callId: string): Promise<AttemptLogEntry[]>;
+    close(): Promise<void>;
+    pragmas(): SqlitePragmas;
+}
+export declare function checkPurgeOptions(options: PurgeOptions): void;
 
 // ---- pacing/pacer.d.ts ----
 export interface Pacer {

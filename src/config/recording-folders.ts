@@ -7,9 +7,14 @@
 import { dirname, join, resolve } from 'node:path';
 import type { Config } from './config.ts';
 
+/** Folder `name` beside a SQLite outbox (on the same disk), or under `.crm-upload/` with a Redis outbox. */
+function besideOutbox(config: Pick<Config, 'outbox' | 'cwd'>, name: string): string {
+  return /^rediss?:\/\//i.test(config.outbox) ? resolve(config.cwd, '.crm-upload', name) : join(dirname(config.outbox), name);
+}
+
 /** The default folder of recordings uploaded to `serve`: beside a SQLite outbox, else `.crm-upload/ingest-recordings/`. */
 export function defaultUploadsDir(config: Pick<Config, 'outbox' | 'cwd'>): string {
-  return /^rediss?:\/\//i.test(config.outbox) ? resolve(config.cwd, '.crm-upload', 'ingest-recordings') : join(dirname(config.outbox), 'ingest-recordings');
+  return besideOutbox(config, 'ingest-recordings');
 }
 
 /**
@@ -17,7 +22,7 @@ export function defaultUploadsDir(config: Pick<Config, 'outbox' | 'cwd'>): strin
  * on the same disk, or under `.crm-upload/` with a Redis outbox.
  */
 export function defaultPlanDir(config: Pick<Config, 'outbox' | 'cwd'>): string {
-  return /^rediss?:\/\//i.test(config.outbox) ? resolve(config.cwd, '.crm-upload', 'plans') : join(dirname(config.outbox), 'plans');
+  return besideOutbox(config, 'plans');
 }
 
 /** The folders whose recordings are confined at upload: the default uploads folder and `CRM_RECORDINGS_DIR`. */

@@ -6,7 +6,7 @@ import { ConfigError } from '../errors.ts';
 import type { RetryPolicy } from '../policy/retry-policy.ts';
 import type { OutboxStore } from './outbox-store.ts';
 import type { PayloadCipher } from './payload-cipher.ts';
-import { openSqliteOutbox } from './sqlite-outbox-store.ts';
+import { openSqliteOutbox, type SqliteWriterMode } from './sqlite-outbox-store.ts';
 
 /** True when `target` names a Redis server rather than a file. */
 export function isRedisTarget(target: string): boolean {
@@ -26,7 +26,7 @@ export interface CreateOutboxOptions {
    * `openSqliteOutbox` (default `'auto'`). `'thread'` commits off the event loop from the first write, for
    * a process whose event loop also answers requests (`serve`); a write still resolves once committed.
    */
-  writer?: 'auto' | 'thread' | 'inline';
+  writer?: SqliteWriterMode;
 }
 
 /**
